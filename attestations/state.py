@@ -1,0 +1,154 @@
+"""Verifier memory (spec section 8): trusted header hashes and verified records, per chain.
+
+``MemoryStore`` serves tests and one-off checks; ``SqliteStore`` persists across runs and
+keeps the verified records and the quarantine beside the checkpoints, committed in one
+transaction per bundle so that a crash never leaves records remembered but not written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+from attestations.verifier import BundleResult
+
+_CHUNK = 500  # SQLite's default limit on host parameters is 999
+
+
+def _chunks(items: Collection[Any]) -> Iterator[list[Any]]:
+    seq = list(items)
+    for i in range(0, len(seq), _CHUNK):
+        yield seq[i : i + _CHUNK]
+
+
+class MemoryStore:
+    """An in-memory ``VerifierStore``."""
+
+    def __init__(self) -> None:
+        self.headers: dict[str, dict[int, bytes]] = {}
+        self.records: dict[str, dict[str, bytes]] = {}
+        self.results: list[BundleResult] = []
+
+    def trusted_headers(self, chain_id: str, heights: Collection[int]) -> dict[int, bytes]:
+        known = self.headers.get(chain_id, {})
+        return {h: known[h] for h in heights if h in known}
+
+    def known_records(self, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+        known = self.records.get(chain_id, {})
+        return {r: known[r] for r in record_ids if r in known}
+
+    def commit(self, chain_id: str, result: BundleResult) -> None:
+        self.headers.setdefault(chain_id, {}).update(result.trusted_headers)
+        self.records.setdefault(chain_id, {}).update((r.record_id, r.leaf_hash) for r in result.verified)
+        self.results.append(result)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trusted_header (
+    chain_id TEXT NOT NULL, height INTEGER NOT NULL, header_hash BLOB NOT NULL,
+    sealed_at TEXT NOT NULL, PRIMARY KEY (chain_id, height));
+CREATE TABLE IF NOT EXISTS verified_record (
+    chain_id TEXT NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
+    source TEXT NOT NULL, kind TEXT NOT NULL, firm_id TEXT NOT NULL, event_time TEXT NOT NULL,
+    height INTEGER NOT NULL, idx INTEGER NOT NULL, sealed_at TEXT NOT NULL,
+    bundle_id TEXT NOT NULL, bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL, leaf TEXT NOT NULL,
+    PRIMARY KEY (chain_id, record_id));
+CREATE TABLE IF NOT EXISTS quarantine (
+    bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL, bundle_id TEXT NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, raw BLOB NOT NULL,
+    PRIMARY KEY (bundle_name, line_no));
+CREATE TABLE IF NOT EXISTS bundle_run (
+    run INTEGER PRIMARY KEY AUTOINCREMENT, bundle_name TEXT NOT NULL, bundle_id TEXT NOT NULL,
+    summary TEXT NOT NULL);
+"""
+
+
+class SqliteStore:
+    """A ``VerifierStore`` in one SQLite file, which also keeps the verified records, the
+    quarantine (latest outcome per bundle line) and a log of every bundle run."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path)
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def trusted_headers(self, chain_id: str, heights: Collection[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(heights):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT height, header_hash FROM trusted_header WHERE chain_id = ? AND height IN ({marks})",
+                [chain_id, *chunk],
+            )
+            found.update(rows)
+        return found
+
+    def known_records(self, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(record_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT record_id, leaf_hash FROM verified_record WHERE chain_id = ? AND record_id IN ({marks})",
+                [chain_id, *chunk],
+            )
+            found.update(rows)
+        return found
+
+    def commit(self, chain_id: str, result: BundleResult) -> None:
+        with self._db:  # one transaction: all of the bundle or none of it
+            self._db.executemany(
+                "INSERT OR IGNORE INTO trusted_header VALUES (?, ?, ?, ?)",
+                [(chain_id, h, digest, result.sealed_at[h]) for h, digest in result.trusted_headers.items()],
+            )
+            self._db.executemany(
+                "INSERT INTO verified_record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (chain_id, r.record_id, r.leaf_hash, r.record["source"], r.record["kind"],
+                     r.record["firm_id"], r.record["event_time"], r.height, r.index, r.sealed_at,
+                     result.bundle_id, result.name, r.line_no, r.leaf)
+                    for r in result.verified
+                ],
+            )  # fmt: skip
+            self._db.execute("DELETE FROM quarantine WHERE bundle_name = ?", (result.name,))
+            self._db.executemany(
+                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                [(result.name, q.line_no, result.bundle_id, q.reason, q.detail, q.raw) for q in result.quarantined],
+            )
+            self._db.execute(
+                "INSERT INTO bundle_run (bundle_name, bundle_id, summary) VALUES (?, ?, ?)",
+                (result.name, result.bundle_id, json.dumps(result.summary(), sort_keys=True)),
+            )
+
+    def verified_rows(self, bundle_name: str) -> list[dict[str, Any]]:
+        """Every record first verified from ``bundle_name``, in line order."""
+        cur = self._db.execute(
+            "SELECT record_id, source, kind, firm_id, event_time, height, idx, sealed_at, "
+            "lower(hex(leaf_hash)), bundle_id, line_no, leaf FROM verified_record "
+            "WHERE bundle_name = ? ORDER BY line_no",
+            (bundle_name,),
+        )
+        cols = ["record_id", "source", "kind", "firm_id", "event_time", "height", "index",
+                "sealed_at", "leaf_hash", "bundle_id", "line_no", "leaf"]  # fmt: skip
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def quarantine_rows(self, bundle_name: str) -> list[dict[str, Any]]:
+        """The latest quarantine of ``bundle_name``; ``raw`` as bytes."""
+        cur = self._db.execute(
+            "SELECT bundle_id, line_no, reason, detail, raw FROM quarantine WHERE bundle_name = ? ORDER BY line_no",
+            (bundle_name,),
+        )
+        return [dict(zip(["bundle_id", "line_no", "reason", "detail", "raw"], row, strict=True)) for row in cur]

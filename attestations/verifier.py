@@ -1,0 +1,483 @@
+"""The bank's verifier: sorts every line of a bundle into verified, duplicate or quarantined.
+
+Spec section 6 decides the outcome of each line, with its precedence (bundle before header
+before record, and each table in order); section 8 settles the edge cases. Notes on the
+points the spec leaves to the reader are in docs/verifier-notes.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from attestations import FORMAT
+from attestations.canonical import MAX_SAFE_INTEGER, canonicalize, canonicalize_checked, loads_strict
+from attestations.dsse import MANIFEST_PAYLOAD_TYPE, pae
+from attestations.errors import CanonicalizationError
+from attestations.hashing import hash_function, sha256_hex
+from attestations.merkle import BlockInclusionVerifier
+from attestations.policy import TrustPolicy
+from attestations.records import SOURCES, record_problem
+from attestations.timestamps import TimestampKey, timestamp_key
+
+BUNDLE_FILES = ("manifest.json", "manifest.sig", "headers.jsonl", "records.jsonl")
+HEADER_MEMBERS = frozenset({"chain_id", "height", "prev_hash", "tree_size", "root_hash", "sealed_at", "hash_alg"})
+MANIFEST_STRINGS = ("format", "bundle_id", "chain_id", "source", "exported_at", "headers_sha256", "records_sha256")
+MANIFEST_INTEGERS = ("first_height", "last_height", "record_count")
+ZERO_HASH = "0" * 64
+
+# Every reason code, in the spec's order of precedence.
+REASONS = (
+    "manifest_invalid", "manifest_mismatch", "chain_mismatch", "fork_detected",
+    "header_invalid", "header_untrusted", "chain_broken",
+    "line_invalid", "unknown_block", "index_out_of_range", "proof_invalid",
+    "record_invalid", "firm_id_invalid", "non_canonical", "conflicting_record",
+)  # fmt: skip
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_STR_ONLY = {str}
+_LEN_64 = {64}
+
+
+def _unhex_proof(proof: list[str]) -> bytes | None:
+    """The proof entries decoded and packed, or None unless each is 64 lowercase hex digits."""
+    if proof and set(map(len, proof)) != _LEN_64:
+        return None
+    joined = "".join(proof)
+    try:
+        packed = bytes.fromhex(joined)
+    except ValueError:
+        return None
+    # fromhex also takes upper case and spaces; the round trip admits only lower-case hex.
+    return packed if packed.hex() == joined else None
+
+
+class VerifierStore(Protocol):
+    """What the verifier remembers per chain across bundles and runs (spec section 8)."""
+
+    def trusted_headers(self, chain_id: str, heights: Collection[int]) -> dict[int, bytes]:
+        """Header hashes already trusted at any of ``heights``."""
+        ...
+
+    def known_records(self, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+        """Leaf hashes of already verified records among ``record_ids``."""
+        ...
+
+    def commit(self, chain_id: str, result: BundleResult) -> None:
+        """Persist ``result`` atomically: the headers it trusted, the records it verified and
+        its quarantine. Called for every bundle, failed ones included."""
+        ...
+
+
+@dataclass(frozen=True)
+class BundleFiles:
+    """The raw bytes of a bundle's four files; None for a file that is missing or unreadable."""
+
+    name: str
+    manifest: bytes | None
+    manifest_sig: bytes | None
+    headers: bytes | None
+    records: bytes | None
+
+    @classmethod
+    def read_dir(cls, path: str | Path) -> BundleFiles:
+        """Read a bundle folder on the local file system."""
+        folder = Path(path)
+
+        def read(file: str) -> bytes | None:
+            try:
+                return (folder / file).read_bytes()
+            except OSError:
+                return None
+
+        manifest, sig, headers, records = (read(f) for f in BUNDLE_FILES)
+        return cls(str(path), manifest, sig, headers, records)
+
+
+@dataclass(frozen=True)
+class VerifiedRecord:
+    """A record proven to sit in a trusted block, with its attestation."""
+
+    line_no: int
+    record_id: str
+    height: int
+    index: int
+    leaf: str
+    leaf_hash: bytes
+    sealed_at: str
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QuarantinedLine:
+    """A rejected line, kept verbatim with its reason code and a one-line detail."""
+
+    line_no: int
+    reason: str
+    detail: str
+    raw: bytes
+
+
+@dataclass
+class BundleResult:
+    """The outcome of one bundle: every line is in exactly one of the three outcomes."""
+
+    name: str
+    bundle_id: str
+    source: str | None
+    chain_id: str | None
+    lines: int
+    verified: list[VerifiedRecord] = field(default_factory=list)
+    duplicate_lines: list[int] = field(default_factory=list)
+    quarantined: list[QuarantinedLine] = field(default_factory=list)
+    bundle_failure: tuple[str, str] | None = None
+    header_failure: tuple[int, str, str] | None = None
+    trusted_headers: dict[int, bytes] = field(default_factory=dict)
+    sealed_at: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def duplicates(self) -> int:
+        """How many lines repeated a record already verified."""
+        return len(self.duplicate_lines)
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """Quarantined lines per reason code, in the spec's order."""
+        counts = Counter(q.reason for q in self.quarantined)
+        return {r: counts[r] for r in REASONS if counts[r]}
+
+    def summary(self) -> dict[str, Any]:
+        """The per-bundle line the CLI prints with ``--json``."""
+        return {
+            "bundle_id": self.bundle_id,
+            "lines": self.lines,
+            "verified": len(self.verified),
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantine_counts(),
+        }
+
+
+def split_lines(data: bytes) -> list[tuple[int, bytes]]:
+    """Lines of a JSONL file as ``(line_no, bytes)``: split on ``\\n``, empty segments dropped."""
+    return [(n, seg) for n, seg in enumerate(data.split(b"\n"), start=1) if seg]
+
+
+@dataclass
+class _Header:
+    """One line of headers.jsonl, parsed as far as it goes."""
+
+    position: int
+    header: dict[str, Any] | None = None
+    signatures: Any = None
+    problem: str | None = None  # why it is header_invalid, when it is
+    header_bytes: bytes | None = None
+    header_hash: bytes | None = None
+    sealed_key: TimestampKey | None = None
+
+    @property
+    def height(self) -> int | None:
+        h = self.header.get("height") if self.header is not None else None
+        return h if type(h) is int else None
+
+
+def _header_problem(header: dict[str, Any]) -> str | None:
+    if header.keys() != HEADER_MEMBERS:
+        return f"header members differ from the spec by {sorted(header.keys() ^ HEADER_MEMBERS)}"
+    if not isinstance(header["chain_id"], str):
+        return "chain_id is not a string"
+    for member, low in (("height", 0), ("tree_size", 1)):
+        value = header[member]
+        if type(value) is not int or not low <= value <= MAX_SAFE_INTEGER:
+            return f"{member} {value!r} is not an integer >= {low}"
+    for member in ("prev_hash", "root_hash"):
+        if not isinstance(header[member], str) or not _HEX64.fullmatch(header[member]):
+            return f"{member} is not 64 lowercase hex characters"
+    if header["height"] == 0 and header["prev_hash"] != ZERO_HASH:
+        return "height 0 must have a prev_hash of 64 zeros"
+    if timestamp_key(header["sealed_at"]) is None:
+        return f"sealed_at {header['sealed_at']!r} is not an RFC 3339 UTC time"
+    if header["hash_alg"] not in ("sha256", "sm3"):
+        return f"hash_alg {header['hash_alg']!r} is unknown"
+    return None
+
+
+def _parse_header_line(position: int, raw: bytes, hash_alg: str) -> _Header:
+    parsed = _Header(position)
+    try:
+        line = loads_strict(raw.decode("utf-8"))
+    except (UnicodeDecodeError, CanonicalizationError) as exc:
+        parsed.problem = f"headers line is not JSON ({exc})"
+        return parsed
+    if not isinstance(line, dict) or not isinstance(line.get("header"), dict):
+        parsed.problem = "headers line has no header object"
+        return parsed
+    parsed.header, parsed.signatures = line["header"], line.get("signatures")
+    parsed.problem = _header_problem(parsed.header)
+    try:
+        parsed.header_bytes = canonicalize(parsed.header)
+        parsed.header_hash = hash_function(hash_alg)(parsed.header_bytes)
+    except CanonicalizationError as exc:
+        parsed.problem = parsed.problem or f"header cannot be canonicalized ({exc})"
+    if parsed.problem is None:
+        parsed.sealed_key = timestamp_key(parsed.header["sealed_at"])
+    return parsed
+
+
+def _manifest_problem(files: BundleFiles, policy: TrustPolicy) -> tuple[dict[str, Any] | None, str | None]:
+    """The parsed manifest (when it parses) and why it is manifest_invalid (when it is)."""
+    if files.manifest is None:
+        return None, "manifest.json is missing or unreadable"
+    try:
+        manifest = loads_strict(files.manifest.decode("utf-8"))
+    except (UnicodeDecodeError, CanonicalizationError) as exc:
+        return None, f"manifest.json is not JSON ({exc})"
+    if not isinstance(manifest, dict):
+        return None, "manifest.json is not an object"
+    for member in MANIFEST_STRINGS:
+        if not isinstance(manifest.get(member), str):
+            return manifest, f"manifest member {member} is missing or not a string"
+    for member in MANIFEST_INTEGERS:
+        if type(manifest.get(member)) is not int:
+            return manifest, f"manifest member {member} is missing or not an integer"
+    if manifest["format"] != FORMAT:
+        return manifest, f"format {manifest['format']!r} is not {FORMAT!r}"
+    if manifest["source"] not in SOURCES:
+        return manifest, f"source {manifest['source']!r} is not one of {SOURCES}"
+    exported_at = timestamp_key(manifest["exported_at"])
+    if exported_at is None:
+        return manifest, f"exported_at {manifest['exported_at']!r} is not an RFC 3339 UTC time"
+    if policy.exporters is None:
+        return manifest, "the trust policy lists no exporters"
+    if files.manifest_sig is None:
+        return manifest, "manifest.sig is missing or unreadable"
+    try:
+        sig = json.loads(files.manifest_sig.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return manifest, "manifest.sig is not JSON"
+    if not isinstance(sig, dict):
+        return manifest, "manifest.sig is not an object"
+    payload = pae(MANIFEST_PAYLOAD_TYPE, files.manifest)
+    if not policy.exporter_signed(payload, manifest["source"], exported_at, sig.get("keyid"), sig.get("sig")):
+        return manifest, f"no valid {manifest['source']} exporter signature (keyid {sig.get('keyid')!r})"
+    return manifest, None
+
+
+def _mismatch(files: BundleFiles, manifest: dict[str, Any], headers: list[_Header], lines: int) -> str | None:
+    if files.headers is None or files.records is None:
+        return "headers.jsonl or records.jsonl is missing or unreadable"
+    if sha256_hex(files.headers) != manifest["headers_sha256"]:
+        return "headers.jsonl SHA-256 differs from the manifest"
+    if sha256_hex(files.records) != manifest["records_sha256"]:
+        return "records.jsonl SHA-256 differs from the manifest"
+    if lines != manifest["record_count"]:
+        return f"records.jsonl has {lines} lines, the manifest says {manifest['record_count']}"
+    first, last = manifest["first_height"], manifest["last_height"]
+    if not headers or first < 0 or first > last:
+        return f"headers.jsonl does not cover heights {first}..{last}"
+    for end, want in ((headers[0], first), (headers[-1], last)):
+        if end.height is not None and end.height != want:
+            return f"headers.jsonl spans heights {headers[0].height}..{headers[-1].height}, the manifest {first}..{last}"
+    return None
+
+
+def _chain_mismatch(manifest: dict[str, Any], headers: list[_Header], policy: TrustPolicy) -> str | None:
+    if manifest["chain_id"] != policy.chain_id:
+        return f"manifest chain_id {manifest['chain_id']!r} is not the policy's {policy.chain_id!r}"
+    for h in headers:
+        if h.header is None:
+            continue
+        for member, want in (("chain_id", policy.chain_id), ("hash_alg", policy.hash_alg)):
+            if member in h.header and h.header[member] != want:
+                return f"header at position {h.position} has {member} {h.header[member]!r}, the policy {want!r}"
+    return None
+
+
+def _fork(headers: list[_Header], trusted: Mapping[int, bytes]) -> str | None:
+    for h in headers:
+        height = h.height
+        if height is not None and height in trusted and h.header_hash != trusted[height]:
+            return f"header at trusted height {height} has a different hash"
+    return None
+
+
+class Verifier:
+    """Verifies bundles of one chain against a trust policy, remembering what it trusted.
+
+    Args:
+        policy: the bank's trust policy.
+        store: where trusted header hashes and verified record ids persist between bundles
+            and runs; see ``attestations.state``.
+    """
+
+    def __init__(self, policy: TrustPolicy, store: VerifierStore) -> None:
+        self.policy = policy
+        self.store = store
+        self._hash = hash_function(policy.hash_alg)
+
+    def verify(self, files: BundleFiles) -> BundleResult:
+        """Verify one bundle, commit what it proved to the store, and return every line's outcome."""
+        result = self._evaluate(files)
+        self.store.commit(self.policy.chain_id, result)
+        return result
+
+    def _evaluate(self, files: BundleFiles) -> BundleResult:
+        lines = split_lines(files.records) if files.records is not None else []
+        manifest, problem = _manifest_problem(files, self.policy)
+        bundle_id = manifest.get("bundle_id") if manifest is not None else None
+        result = BundleResult(
+            name=files.name,
+            bundle_id=bundle_id if isinstance(bundle_id, str) else files.name,
+            source=manifest.get("source") if manifest is not None and problem is None else None,
+            chain_id=self.policy.chain_id,
+            lines=len(lines),
+        )
+        if problem is not None or manifest is None:
+            return self._fail_bundle(result, lines, "manifest_invalid", problem or "")
+        raw_headers = split_lines(files.headers) if files.headers is not None else []
+        headers = [_parse_header_line(i, raw, self.policy.hash_alg) for i, (_, raw) in enumerate(raw_headers)]
+        problem = _mismatch(files, manifest, headers, len(lines))
+        if problem is not None:
+            return self._fail_bundle(result, lines, "manifest_mismatch", problem)
+        problem = _chain_mismatch(manifest, headers, self.policy)
+        if problem is not None:
+            return self._fail_bundle(result, lines, "chain_mismatch", problem)
+        first, last = manifest["first_height"], manifest["last_height"]
+        heights = {h.height for h in headers if h.height is not None} | {first - 1}
+        trusted = self.store.trusted_headers(self.policy.chain_id, heights)
+        problem = _fork(headers, trusted)
+        if problem is not None:
+            return self._fail_bundle(result, lines, "fork_detected", problem)
+        self._check_headers(result, headers, first, trusted)
+        self._check_lines(result, lines, headers, first, last, manifest["source"])
+        return result
+
+    @staticmethod
+    def _fail_bundle(result: BundleResult, lines: list[tuple[int, bytes]], reason: str, detail: str) -> BundleResult:
+        result.bundle_failure = (reason, detail)
+        result.quarantined = [QuarantinedLine(n, reason, detail, raw) for n, raw in lines]
+        return result
+
+    def _header_reason(self, h: _Header, prev: _Header | None, first: int, trusted: Mapping[int, bytes]) -> tuple[str, str] | None:
+        if h.problem is not None or h.header is None or h.header_bytes is None or h.sealed_key is None:
+            return "header_invalid", h.problem or "header is invalid"
+        header = h.header
+        nodes = self.policy.quorum_nodes(h.header_bytes, h.sealed_key, h.signatures)
+        if len(nodes) < self.policy.threshold:
+            return "header_untrusted", f"{len(nodes)} of {self.policy.threshold} required nodes signed height {header['height']}"
+        if prev is None:
+            linked = trusted.get(header["height"] - 1)
+            if linked is not None and bytes.fromhex(header["prev_hash"]) != linked:
+                return "chain_broken", f"height {header['height']} does not link to the trusted height {header['height'] - 1}"
+            return None
+        assert prev.header is not None and prev.header_hash is not None and prev.sealed_key is not None
+        if header["height"] != prev.header["height"] + 1:
+            return "chain_broken", f"height {header['height']} follows height {prev.header['height']}"
+        if bytes.fromhex(header["prev_hash"]) != prev.header_hash:
+            return "chain_broken", f"prev_hash of height {header['height']} is not the hash of height {prev.header['height']}"
+        if h.sealed_key < prev.sealed_key:
+            return "chain_broken", f"sealed_at goes back at height {header['height']}"
+        return None
+
+    def _check_headers(self, result: BundleResult, headers: list[_Header], first: int, trusted: Mapping[int, bytes]) -> None:
+        prev: _Header | None = None
+        for h in headers:
+            failure = self._header_reason(h, prev, first, trusted)
+            if failure is not None:
+                # The failed block is the one at this position; a header that names an
+                # earlier height drags that height down with it.
+                at = first + h.position
+                if h.height is not None and first <= h.height < at:
+                    at = h.height
+                result.header_failure = (at, *failure)
+                for height in [k for k in result.trusted_headers if k >= at]:
+                    del result.trusted_headers[height]
+                return
+            assert h.header is not None and h.header_hash is not None
+            result.trusted_headers[h.header["height"]] = h.header_hash
+            result.sealed_at[h.header["height"]] = h.header["sealed_at"]
+            prev = h
+
+    def _check_lines(self, result: BundleResult, lines: list[tuple[int, bytes]], headers: list[_Header], first: int, last: int, source: str) -> None:
+        fail_at, fail_reason, fail_detail = result.header_failure or (last + 1, "", "")
+        blocks: dict[int, BlockInclusionVerifier] = {}
+        candidates: list[tuple[int, bytes, VerifiedRecord]] = []
+        quarantine = result.quarantined.append
+        h = self._hash
+        for line_no, raw in lines:
+            try:
+                line = json.loads(raw.decode("utf-8"))
+                height, index, leaf, proof = line["height"], line["index"], line["leaf"], line["proof"]
+            except (UnicodeDecodeError, ValueError, RecursionError, TypeError, KeyError):
+                quarantine(QuarantinedLine(line_no, "line_invalid", "line is not a JSON object with height, index, leaf and proof", raw))
+                continue
+            if (
+                type(height) is not int or type(index) is not int or type(leaf) is not str
+                or type(proof) is not list or not set(map(type, proof)) <= _STR_ONLY
+            ):  # fmt: skip
+                quarantine(QuarantinedLine(line_no, "line_invalid", "height, index, leaf or proof has the wrong type", raw))
+                continue
+            if not first <= height <= last:
+                quarantine(QuarantinedLine(line_no, "unknown_block", f"height {height} is outside {first}..{last}", raw))
+                continue
+            if height >= fail_at:
+                quarantine(QuarantinedLine(line_no, fail_reason, fail_detail, raw))
+                continue
+            header = headers[height - first].header
+            assert header is not None
+            if not 0 <= index < header["tree_size"]:
+                quarantine(QuarantinedLine(line_no, "index_out_of_range", f"index {index} outside block {height} of {header['tree_size']}", raw))
+                continue
+            packed = _unhex_proof(proof)
+            if packed is None:
+                quarantine(QuarantinedLine(line_no, "proof_invalid", "a proof entry is not 64 lowercase hex characters", raw))
+                continue
+            path = [packed[i : i + 32] for i in range(0, len(packed), 32)]
+            leaf_bytes = leaf.encode("utf-8", "surrogatepass")
+            lh = h(b"\x00" + leaf_bytes)
+            block = blocks.get(height)
+            if block is None:
+                block = blocks[height] = BlockInclusionVerifier(bytes.fromhex(header["root_hash"]), header["tree_size"], self.policy.hash_alg)
+            if not block.verify(lh, index, path):
+                quarantine(QuarantinedLine(line_no, "proof_invalid", f"audit path of index {index} does not lead to the root of block {height}", raw))
+                continue
+            try:
+                record = loads_strict(leaf)
+            except CanonicalizationError as exc:
+                quarantine(QuarantinedLine(line_no, "record_invalid", f"leaf is not strict JSON ({exc})", raw))
+                continue
+            problem = record_problem(record, source)
+            if problem is not None:
+                quarantine(QuarantinedLine(line_no, problem[0], problem[1], raw))
+                continue
+            try:
+                # record_problem has checked every member's type, so the walk of
+                # canonicalize() would find nothing: encode directly.
+                canonical = canonicalize_checked(record) == leaf_bytes
+            except CanonicalizationError as exc:
+                quarantine(QuarantinedLine(line_no, "record_invalid", str(exc), raw))
+                continue
+            if not canonical:
+                quarantine(QuarantinedLine(line_no, "non_canonical", "leaf is not its own RFC 8785 serialisation", raw))
+                continue
+            verified = VerifiedRecord(line_no, record["record_id"], height, index, leaf, lh, header["sealed_at"], record)
+            candidates.append((line_no, raw, verified))
+        self._dedupe(result, candidates)
+        result.quarantined.sort(key=lambda q: q.line_no)
+
+    def _dedupe(self, result: BundleResult, candidates: Sequence[tuple[int, bytes, VerifiedRecord]]) -> None:
+        known = self.store.known_records(self.policy.chain_id, {c[2].record_id for c in candidates})
+        for line_no, raw, rec in candidates:
+            seen = known.get(rec.record_id)
+            if seen is None:
+                known[rec.record_id] = rec.leaf_hash
+                result.verified.append(rec)
+            elif seen == rec.leaf_hash:
+                result.duplicate_lines.append(line_no)
+            else:
+                result.quarantined.append(
+                    QuarantinedLine(line_no, "conflicting_record", f"record_id {rec.record_id!r} was verified with other leaf bytes", raw)
+                )
