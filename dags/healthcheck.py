@@ -1,0 +1,31 @@
+"""Checks every hour that the lake root is writable, so broken storage shows up before ingest."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="healthcheck",
+    description="Probe that the lake root (SMECREDIT_LAKE_URI) accepts an atomic write",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["smecredit", "ops"],
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=1)},
+)
+def healthcheck() -> None:
+    @task
+    def lake_writable() -> dict[str, str]:
+        from pipelines.config import Settings
+        from pipelines.lake import check_writable
+
+        return check_writable(Settings.from_env().lake_uri)
+
+    lake_writable()
+
+
+healthcheck()

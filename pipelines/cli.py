@@ -1,0 +1,91 @@
+"""The ``smecredit`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"smecredit: error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from attestations.errors import PolicyError
+    from attestations.policy import TrustPolicy
+    from pipelines.verify_cli import human_line, verify_bundles
+
+    missing = [str(b) for b in args.bundles if not b.is_dir()]
+    if missing:
+        return _fail(f"not a bundle folder: {', '.join(missing)}")
+    try:
+        policy = TrustPolicy.load(args.trust)
+    except PolicyError as exc:
+        return _fail(str(exc))
+    try:
+        results = verify_bundles(args.bundles, policy, args.state)
+    except OSError as exc:
+        return _fail(f"cannot write state under {args.state}: {exc}", 1)
+    for result in results:
+        print(json.dumps(result.summary(), sort_keys=True) if args.json else human_line(result))
+    return 0
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.lake import check_writable
+
+    lake = args.lake or Settings.from_env().lake_uri
+    try:
+        print(json.dumps(check_writable(lake)))
+    except OSError as exc:
+        return _fail(f"lake {lake} is not writable: {exc}", 1)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("verify", help="verify ledger export bundles against a trust policy")
+    p.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE_DIR")
+    p.add_argument("--trust", required=True, type=Path, help="trust policy JSON")
+    p.add_argument("--state", required=True, type=Path, help="folder for checkpoints and outputs")
+    p.add_argument("--json", action="store_true", help="print one JSON object per bundle")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("healthcheck", help="check that the lake root accepts an atomic write")
+    p.add_argument("--lake", help="lake URI (default: SMECREDIT_LAKE_URI)")
+    p.set_defaults(func=cmd_healthcheck)
+
+    p = sub.add_parser("demo", help="run the main job end to end on generated data")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``smecredit`` console script."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Lake I/O behind fsspec URIs: a local folder by default, object storage in production."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import fsspec
+
+
+def filesystem(uri: str) -> tuple[Any, str]:
+    """The fsspec file system of ``uri`` and the path inside it."""
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs, str(path).rstrip("/")
+
+
+def write_atomic(uri: str, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``uri``, then move it into place.
+
+    On a local disk the move is an atomic rename; on object stores a single PUT is atomic
+    already, and the temporary object is what makes a crashed writer leave no partial file.
+    """
+    fs, path = filesystem(uri)
+    parent = path.rsplit("/", 1)[0]
+    fs.makedirs(parent, exist_ok=True)
+    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+    with fs.open(tmp, "wb") as out:
+        out.write(data)
+    fs.mv(tmp, path)
+
+
+def check_writable(lake_uri: str) -> dict[str, str]:
+    """Write, read back and delete a probe object under ``lake_uri``.
+
+    Raises:
+        OSError: the lake cannot be written or the probe does not read back intact.
+    """
+    probe_uri = f"{lake_uri.rstrip('/')}/_healthcheck/probe-{uuid.uuid4().hex}"
+    payload = uuid.uuid4().bytes
+    write_atomic(probe_uri, payload)
+    fs, probe = filesystem(probe_uri)
+    try:
+        with fs.open(probe, "rb") as f:
+            if f.read() != payload:
+                raise OSError(f"lake probe {probe_uri} did not read back what was written")
+    finally:
+        fs.rm(probe)
+    return {"lake_uri": lake_uri, "status": "writable"}
