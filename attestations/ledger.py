@@ -91,7 +91,10 @@ class Chain:
 
     def seal(self, records: Iterable[Mapping[str, Any]], sealed_at: str) -> Block:
         """Seal ``records`` (1 or more) into the next block, signed by every signer."""
-        leaves = [canonicalize(r) for r in records]
+        return self.seal_leaves([canonicalize(r) for r in records], sealed_at)
+
+    def seal_leaves(self, leaves: list[bytes], sealed_at: str) -> Block:
+        """Seal raw leaf bytes as they are (tests use it to seal what a faulty writer would)."""
         if not leaves:
             raise ValueError("a block holds at least one record")
         if self.header_lines and sealed_at < self.header_lines[-1]["header"]["sealed_at"]:

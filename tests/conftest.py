@@ -1,0 +1,38 @@
+"""Test harness. Airflow reads its configuration when first imported, so the environment is
+set here, at collection time, before any test module can import it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_VECTORS = ROOT.parent / "shared" / "vectors"
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="smecredit-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[Path]:
+    """A fresh, migrated Airflow metadata database, created once per test session."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+    yield _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    """The public test vectors in ../shared/vectors, read in place."""
+    if not SHARED_VECTORS.is_dir():
+        pytest.skip(f"public test vectors not found at {SHARED_VECTORS} (../shared is absent)")
+    return SHARED_VECTORS
