@@ -23,7 +23,7 @@ def pae(payload_type: str, body: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(encoded), encoded, len(body), body)
 
 
-def load_public_key(pem: str, alg: str) -> PublicKey:
+def load_public_key(pem: object, alg: str) -> PublicKey:
     """Parse a PEM public key and check that it fits ``alg``.
 
     Raises:

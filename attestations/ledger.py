@@ -36,10 +36,14 @@ class KeyGrant:
     def policy_entry(self, owner_member: str) -> dict[str, Any]:
         """The JSON entry of this key in a trust policy."""
         return {
-            "keyid": self.key.keyid, owner_member: self.owner, "alg": self.key.alg,
-            "public_key": self.key.public_pem(), "not_before": self.not_before,
-            "not_after": self.not_after, "revoked_at": self.revoked_at,
-        }  # fmt: skip
+            "keyid": self.key.keyid,
+            owner_member: self.owner,
+            "alg": self.key.alg,
+            "public_key": self.key.public_pem(),
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "revoked_at": self.revoked_at,
+        }
 
 
 @dataclass
@@ -101,10 +105,14 @@ class Chain:
             raise ValueError(f"sealed_at {sealed_at} goes back from the previous block")
         tree = MerkleTree(leaves, self.hash_alg)
         header = {
-            "chain_id": self.chain_id, "height": self.height, "prev_hash": self.head_hash,
-            "tree_size": len(leaves), "root_hash": tree.root.hex(), "sealed_at": sealed_at,
+            "chain_id": self.chain_id,
+            "height": self.height,
+            "prev_hash": self.head_hash,
+            "tree_size": len(leaves),
+            "root_hash": tree.root.hex(),
+            "sealed_at": sealed_at,
             "hash_alg": self.hash_alg,
-        }  # fmt: skip
+        }
         header_bytes = canonicalize(header)
         signatures = [
             {"keyid": g.key.keyid, "sig": g.key.sign_b64(HEADER_PAYLOAD_TYPE, header_bytes)}
@@ -169,11 +177,17 @@ def bundle_files(
     headers = jsonl(chain.header_lines[first_height : last_height + 1])
     records = jsonl(block.record_line(i) for block, i in entries)
     manifest = {
-        "format": FORMAT, "bundle_id": bundle_id, "chain_id": chain.chain_id, "source": source,
-        "exported_at": exported_at, "first_height": first_height, "last_height": last_height,
-        "record_count": len(entries), "headers_sha256": sha256_hex(headers),
+        "format": FORMAT,
+        "bundle_id": bundle_id,
+        "chain_id": chain.chain_id,
+        "source": source,
+        "exported_at": exported_at,
+        "first_height": first_height,
+        "last_height": last_height,
+        "record_count": len(entries),
+        "headers_sha256": sha256_hex(headers),
         "records_sha256": sha256_hex(records),
-    }  # fmt: skip
+    }
     raw = manifest_bytes(manifest)
     return {
         "manifest.json": raw,

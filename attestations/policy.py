@@ -74,7 +74,9 @@ def _parse_key(entry: Any, owner_member: str) -> TrustedKey | str:
     return TrustedKey(keyid, owner, alg, public_key, not_before, not_after, revoked_at)
 
 
-def _index_keys(entries: Iterable[Any], owner_member: str, ignored: list[str]) -> dict[str, tuple[TrustedKey, ...]]:
+def _index_keys(
+    entries: Iterable[Any], owner_member: str, ignored: list[str]
+) -> dict[str, tuple[TrustedKey, ...]]:
     index: dict[str, list[TrustedKey]] = {}
     for entry in entries:
         parsed = _parse_key(entry, owner_member)
@@ -118,9 +120,7 @@ class TrustPolicy:
         ignored: list[str] = []
         keys = _index_keys(data["keys"], "node", ignored)
         raw_exporters = data.get("exporters")
-        exporters = (
-            _index_keys(raw_exporters, "source", ignored) if isinstance(raw_exporters, list) else None
-        )
+        exporters = _index_keys(raw_exporters, "source", ignored) if isinstance(raw_exporters, list) else None
         return cls(chain_id, hash_alg, threshold, keys, exporters, tuple(ignored))
 
     @classmethod
@@ -169,14 +169,20 @@ class TrustPolicy:
             if signature is None:
                 continue
             for key in candidates:
-                if key.owner not in nodes and key.valid_at(sealed_at) and verify(key.public_key, message, signature):
+                if (
+                    key.owner not in nodes
+                    and key.valid_at(sealed_at)
+                    and verify(key.public_key, message, signature)
+                ):
                     nodes.add(key.owner)
                     break
             if len(nodes) >= self.threshold:
                 break  # quorum met: further signatures cannot change the outcome
         return nodes
 
-    def exporter_signed(self, payload: bytes, source: str, exported_at: TimestampKey, keyid: Any, sig: Any) -> bool:
+    def exporter_signed(
+        self, payload: bytes, source: str, exported_at: TimestampKey, keyid: Any, sig: Any
+    ) -> bool:
         """True when ``sig`` over ``payload`` verifies with a valid exporter key of ``source``."""
         if self.exporters is None or not isinstance(keyid, str):
             return False

@@ -102,7 +102,8 @@ class SqliteStore:
         for chunk in _chunks(record_ids):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT record_id, leaf_hash FROM verified_record WHERE chain_id = ? AND record_id IN ({marks})",
+                f"SELECT record_id, leaf_hash FROM verified_record "
+                f"WHERE chain_id = ? AND record_id IN ({marks})",
                 [chain_id, *chunk],
             )
             found.update(rows)
@@ -117,16 +118,32 @@ class SqliteStore:
             self._db.executemany(
                 "INSERT INTO verified_record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (chain_id, r.record_id, r.leaf_hash, r.record["source"], r.record["kind"],
-                     r.record["firm_id"], r.record["event_time"], r.height, r.index, r.sealed_at,
-                     result.bundle_id, result.name, r.line_no, r.leaf)
+                    (
+                        chain_id,
+                        r.record_id,
+                        r.leaf_hash,
+                        r.record["source"],
+                        r.record["kind"],
+                        r.record["firm_id"],
+                        r.record["event_time"],
+                        r.height,
+                        r.index,
+                        r.sealed_at,
+                        result.bundle_id,
+                        result.name,
+                        r.line_no,
+                        r.leaf,
+                    )
                     for r in result.verified
                 ],
-            )  # fmt: skip
+            )
             self._db.execute("DELETE FROM quarantine WHERE bundle_name = ?", (result.name,))
             self._db.executemany(
                 "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                [(result.name, q.line_no, result.bundle_id, q.reason, q.detail, q.raw) for q in result.quarantined],
+                [
+                    (result.name, q.line_no, result.bundle_id, q.reason, q.detail, q.raw)
+                    for q in result.quarantined
+                ],
             )
             self._db.execute(
                 "INSERT INTO bundle_run (bundle_name, bundle_id, summary) VALUES (?, ?, ?)",
@@ -141,14 +158,29 @@ class SqliteStore:
             "WHERE bundle_name = ? ORDER BY line_no",
             (bundle_name,),
         )
-        cols = ["record_id", "source", "kind", "firm_id", "event_time", "height", "index",
-                "sealed_at", "leaf_hash", "bundle_id", "line_no", "leaf"]  # fmt: skip
+        cols = [
+            "record_id",
+            "source",
+            "kind",
+            "firm_id",
+            "event_time",
+            "height",
+            "index",
+            "sealed_at",
+            "leaf_hash",
+            "bundle_id",
+            "line_no",
+            "leaf",
+        ]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def quarantine_rows(self, bundle_name: str) -> list[dict[str, Any]]:
         """The latest quarantine of ``bundle_name``; ``raw`` as bytes."""
         cur = self._db.execute(
-            "SELECT bundle_id, line_no, reason, detail, raw FROM quarantine WHERE bundle_name = ? ORDER BY line_no",
+            "SELECT bundle_id, line_no, reason, detail, raw FROM quarantine "
+            "WHERE bundle_name = ? ORDER BY line_no",
             (bundle_name,),
         )
-        return [dict(zip(["bundle_id", "line_no", "reason", "detail", "raw"], row, strict=True)) for row in cur]
+        return [
+            dict(zip(["bundle_id", "line_no", "reason", "detail", "raw"], row, strict=True)) for row in cur
+        ]

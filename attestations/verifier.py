@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from attestations import FORMAT
-from attestations.canonical import MAX_SAFE_INTEGER, canonicalize, canonicalize_checked, loads_strict
+from attestations.canonical import (
+    MAX_SAFE_INTEGER,
+    canonicalize,
+    canonicalize_checked,
+    loads_strict,
+)
 from attestations.dsse import MANIFEST_PAYLOAD_TYPE, pae
 from attestations.errors import CanonicalizationError
 from attestations.hashing import hash_function, sha256_hex
@@ -26,18 +31,39 @@ from attestations.records import SOURCES, record_problem
 from attestations.timestamps import TimestampKey, timestamp_key
 
 BUNDLE_FILES = ("manifest.json", "manifest.sig", "headers.jsonl", "records.jsonl")
-HEADER_MEMBERS = frozenset({"chain_id", "height", "prev_hash", "tree_size", "root_hash", "sealed_at", "hash_alg"})
-MANIFEST_STRINGS = ("format", "bundle_id", "chain_id", "source", "exported_at", "headers_sha256", "records_sha256")
+HEADER_MEMBERS = frozenset(
+    {"chain_id", "height", "prev_hash", "tree_size", "root_hash", "sealed_at", "hash_alg"}
+)
+MANIFEST_STRINGS = (
+    "format",
+    "bundle_id",
+    "chain_id",
+    "source",
+    "exported_at",
+    "headers_sha256",
+    "records_sha256",
+)
 MANIFEST_INTEGERS = ("first_height", "last_height", "record_count")
 ZERO_HASH = "0" * 64
 
 # Every reason code, in the spec's order of precedence.
 REASONS = (
-    "manifest_invalid", "manifest_mismatch", "chain_mismatch", "fork_detected",
-    "header_invalid", "header_untrusted", "chain_broken",
-    "line_invalid", "unknown_block", "index_out_of_range", "proof_invalid",
-    "record_invalid", "firm_id_invalid", "non_canonical", "conflicting_record",
-)  # fmt: skip
+    "manifest_invalid",
+    "manifest_mismatch",
+    "chain_mismatch",
+    "fork_detected",
+    "header_invalid",
+    "header_untrusted",
+    "chain_broken",
+    "line_invalid",
+    "unknown_block",
+    "index_out_of_range",
+    "proof_invalid",
+    "record_invalid",
+    "firm_id_invalid",
+    "non_canonical",
+    "conflicting_record",
+)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _STR_ONLY = {str}
@@ -280,7 +306,8 @@ def _mismatch(files: BundleFiles, manifest: dict[str, Any], headers: list[_Heade
         return f"headers.jsonl does not cover heights {first}..{last}"
     for end, want in ((headers[0], first), (headers[-1], last)):
         if end.height is not None and end.height != want:
-            return f"headers.jsonl spans heights {headers[0].height}..{headers[-1].height}, the manifest {first}..{last}"
+            span = f"{headers[0].height}..{headers[-1].height}"
+            return f"headers.jsonl spans heights {span}, the manifest {first}..{last}"
     return None
 
 
@@ -292,7 +319,9 @@ def _chain_mismatch(manifest: dict[str, Any], headers: list[_Header], policy: Tr
             continue
         for member, want in (("chain_id", policy.chain_id), ("hash_alg", policy.hash_alg)):
             if member in h.header and h.header[member] != want:
-                return f"header at position {h.position} has {member} {h.header[member]!r}, the policy {want!r}"
+                return (
+                    f"header at position {h.position} has {member} {h.header[member]!r}, the policy {want!r}"
+                )
     return None
 
 
@@ -356,33 +385,48 @@ class Verifier:
         return result
 
     @staticmethod
-    def _fail_bundle(result: BundleResult, lines: list[tuple[int, bytes]], reason: str, detail: str) -> BundleResult:
+    def _fail_bundle(
+        result: BundleResult, lines: list[tuple[int, bytes]], reason: str, detail: str
+    ) -> BundleResult:
         result.bundle_failure = (reason, detail)
         result.quarantined = [QuarantinedLine(n, reason, detail, raw) for n, raw in lines]
         return result
 
-    def _header_reason(self, h: _Header, prev: _Header | None, first: int, trusted: Mapping[int, bytes]) -> tuple[str, str] | None:
+    def _header_reason(
+        self, h: _Header, prev: _Header | None, first: int, trusted: Mapping[int, bytes]
+    ) -> tuple[str, str] | None:
         if h.problem is not None or h.header is None or h.header_bytes is None or h.sealed_key is None:
             return "header_invalid", h.problem or "header is invalid"
         header = h.header
         nodes = self.policy.quorum_nodes(h.header_bytes, h.sealed_key, h.signatures)
         if len(nodes) < self.policy.threshold:
-            return "header_untrusted", f"{len(nodes)} of {self.policy.threshold} required nodes signed height {header['height']}"
+            return (
+                "header_untrusted",
+                f"{len(nodes)} of {self.policy.threshold} required nodes signed height {header['height']}",
+            )
         if prev is None:
             linked = trusted.get(header["height"] - 1)
             if linked is not None and bytes.fromhex(header["prev_hash"]) != linked:
-                return "chain_broken", f"height {header['height']} does not link to the trusted height {header['height'] - 1}"
+                return (
+                    "chain_broken",
+                    f"height {header['height']} does not link to the trusted height {header['height'] - 1}",
+                )
             return None
         assert prev.header is not None and prev.header_hash is not None and prev.sealed_key is not None
         if header["height"] != prev.header["height"] + 1:
             return "chain_broken", f"height {header['height']} follows height {prev.header['height']}"
         if bytes.fromhex(header["prev_hash"]) != prev.header_hash:
-            return "chain_broken", f"prev_hash of height {header['height']} is not the hash of height {prev.header['height']}"
+            return (
+                "chain_broken",
+                f"prev_hash of height {header['height']} is not the hash of height {prev.header['height']}",
+            )
         if h.sealed_key < prev.sealed_key:
             return "chain_broken", f"sealed_at goes back at height {header['height']}"
         return None
 
-    def _check_headers(self, result: BundleResult, headers: list[_Header], first: int, trusted: Mapping[int, bytes]) -> None:
+    def _check_headers(
+        self, result: BundleResult, headers: list[_Header], first: int, trusted: Mapping[int, bytes]
+    ) -> None:
         prev: _Header | None = None
         for h in headers:
             failure = self._header_reason(h, prev, first, trusted)
@@ -401,7 +445,15 @@ class Verifier:
             result.sealed_at[h.header["height"]] = h.header["sealed_at"]
             prev = h
 
-    def _check_lines(self, result: BundleResult, lines: list[tuple[int, bytes]], headers: list[_Header], first: int, last: int, source: str) -> None:
+    def _check_lines(
+        self,
+        result: BundleResult,
+        lines: list[tuple[int, bytes]],
+        headers: list[_Header],
+        first: int,
+        last: int,
+        source: str,
+    ) -> None:
         fail_at, fail_reason, fail_detail = result.header_failure or (last + 1, "", "")
         blocks: dict[int, BlockInclusionVerifier] = {}
         candidates: list[tuple[int, bytes, VerifiedRecord]] = []
@@ -412,16 +464,34 @@ class Verifier:
                 line = json.loads(raw.decode("utf-8"))
                 height, index, leaf, proof = line["height"], line["index"], line["leaf"], line["proof"]
             except (UnicodeDecodeError, ValueError, RecursionError, TypeError, KeyError):
-                quarantine(QuarantinedLine(line_no, "line_invalid", "line is not a JSON object with height, index, leaf and proof", raw))
+                quarantine(
+                    QuarantinedLine(
+                        line_no,
+                        "line_invalid",
+                        "line is not a JSON object with height, index, leaf and proof",
+                        raw,
+                    )
+                )
                 continue
             if (
-                type(height) is not int or type(index) is not int or type(leaf) is not str
-                or type(proof) is not list or not set(map(type, proof)) <= _STR_ONLY
-            ):  # fmt: skip
-                quarantine(QuarantinedLine(line_no, "line_invalid", "height, index, leaf or proof has the wrong type", raw))
+                type(height) is not int
+                or type(index) is not int
+                or type(leaf) is not str
+                or type(proof) is not list
+                or not set(map(type, proof)) <= _STR_ONLY
+            ):
+                quarantine(
+                    QuarantinedLine(
+                        line_no, "line_invalid", "height, index, leaf or proof has the wrong type", raw
+                    )
+                )
                 continue
             if not first <= height <= last:
-                quarantine(QuarantinedLine(line_no, "unknown_block", f"height {height} is outside {first}..{last}", raw))
+                quarantine(
+                    QuarantinedLine(
+                        line_no, "unknown_block", f"height {height} is outside {first}..{last}", raw
+                    )
+                )
                 continue
             if height >= fail_at:
                 quarantine(QuarantinedLine(line_no, fail_reason, fail_detail, raw))
@@ -429,25 +499,47 @@ class Verifier:
             header = headers[height - first].header
             assert header is not None
             if not 0 <= index < header["tree_size"]:
-                quarantine(QuarantinedLine(line_no, "index_out_of_range", f"index {index} outside block {height} of {header['tree_size']}", raw))
+                quarantine(
+                    QuarantinedLine(
+                        line_no,
+                        "index_out_of_range",
+                        f"index {index} outside block {height} of {header['tree_size']}",
+                        raw,
+                    )
+                )
                 continue
             packed = _unhex_proof(proof)
             if packed is None:
-                quarantine(QuarantinedLine(line_no, "proof_invalid", "a proof entry is not 64 lowercase hex characters", raw))
+                quarantine(
+                    QuarantinedLine(
+                        line_no, "proof_invalid", "a proof entry is not 64 lowercase hex characters", raw
+                    )
+                )
                 continue
             path = [packed[i : i + 32] for i in range(0, len(packed), 32)]
             leaf_bytes = leaf.encode("utf-8", "surrogatepass")
             lh = h(b"\x00" + leaf_bytes)
             block = blocks.get(height)
             if block is None:
-                block = blocks[height] = BlockInclusionVerifier(bytes.fromhex(header["root_hash"]), header["tree_size"], self.policy.hash_alg)
+                block = blocks[height] = BlockInclusionVerifier(
+                    bytes.fromhex(header["root_hash"]), header["tree_size"], self.policy.hash_alg
+                )
             if not block.verify(lh, index, path):
-                quarantine(QuarantinedLine(line_no, "proof_invalid", f"audit path of index {index} does not lead to the root of block {height}", raw))
+                quarantine(
+                    QuarantinedLine(
+                        line_no,
+                        "proof_invalid",
+                        f"audit path of index {index} does not lead to the root of block {height}",
+                        raw,
+                    )
+                )
                 continue
             try:
                 record = loads_strict(leaf)
             except CanonicalizationError as exc:
-                quarantine(QuarantinedLine(line_no, "record_invalid", f"leaf is not strict JSON ({exc})", raw))
+                quarantine(
+                    QuarantinedLine(line_no, "record_invalid", f"leaf is not strict JSON ({exc})", raw)
+                )
                 continue
             problem = record_problem(record, source)
             if problem is not None:
@@ -461,9 +553,15 @@ class Verifier:
                 quarantine(QuarantinedLine(line_no, "record_invalid", str(exc), raw))
                 continue
             if not canonical:
-                quarantine(QuarantinedLine(line_no, "non_canonical", "leaf is not its own RFC 8785 serialisation", raw))
+                quarantine(
+                    QuarantinedLine(
+                        line_no, "non_canonical", "leaf is not its own RFC 8785 serialisation", raw
+                    )
+                )
                 continue
-            verified = VerifiedRecord(line_no, record["record_id"], height, index, leaf, lh, header["sealed_at"], record)
+            verified = VerifiedRecord(
+                line_no, record["record_id"], height, index, leaf, lh, header["sealed_at"], record
+            )
             candidates.append((line_no, raw, verified))
         self._dedupe(result, candidates)
         result.quarantined.sort(key=lambda q: q.line_no)
@@ -479,5 +577,10 @@ class Verifier:
                 result.duplicate_lines.append(line_no)
             else:
                 result.quarantined.append(
-                    QuarantinedLine(line_no, "conflicting_record", f"record_id {rec.record_id!r} was verified with other leaf bytes", raw)
+                    QuarantinedLine(
+                        line_no,
+                        "conflicting_record",
+                        f"record_id {rec.record_id!r} was verified with other leaf bytes",
+                        raw,
+                    )
                 )

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from attestations.dsse import SigningKey
-from attestations.ledger import Chain, KeyGrant, bundle_files, trust_policy, write_files
+from attestations.ledger import Block, Chain, KeyGrant, bundle_files, trust_policy, write_files
 from attestations.uscc import CODE_SET, make_uscc
 
 NODE_ALGS = ("ed25519", "ecdsa-p256-sha256", "ed25519", "ecdsa-p256-sha256")
@@ -50,41 +50,69 @@ def write_sample_world(folder: Path, *, firms: int, months: int, seed: int) -> t
         for src in ("social_insurance", "supply_chain")
     }
     ids = firm_ids(firms, rng)
-    entries: dict[str, list] = {src: [] for src in exporters}
+    entries: dict[str, list[tuple[Block, int]]] = {src: [] for src in exporters}
     for month in range(1, months + 1):
         period = f"2025-{month:02d}"
         contributions = []
         for firm in ids:
             heads = rng.randint(3, 60)
             due = heads * 520_000
-            contributions.append({
-                "record_id": f"si-{firm}-{period}", "source": "social_insurance", "kind": "contribution",
-                "firm_id": firm, "event_time": f"{period}-15T02:00:00Z",
-                "body": {"period": period, "headcount": heads, "wage_base_fen": heads * 650_000,
-                         "due_fen": due, "paid_fen": due if rng.random() > 0.05 else due // 2},
-            })  # fmt: skip
+            contributions.append(
+                {
+                    "record_id": f"si-{firm}-{period}",
+                    "source": "social_insurance",
+                    "kind": "contribution",
+                    "firm_id": firm,
+                    "event_time": f"{period}-15T02:00:00Z",
+                    "body": {
+                        "period": period,
+                        "headcount": heads,
+                        "wage_base_fen": heads * 650_000,
+                        "due_fen": due,
+                        "paid_fen": due if rng.random() > 0.05 else due // 2,
+                    },
+                }
+            )
         block = chain.seal(contributions, f"{period}-20T00:00:00Z")
         entries["social_insurance"] += [(block, i) for i in range(len(contributions))]
         invoices = []
         for n, firm in enumerate(ids):
             amount = rng.randint(10_000, 5_000_000) * 100
-            invoices.append({
-                "record_id": f"inv-{period}-{n}", "source": "supply_chain", "kind": "invoice",
-                "firm_id": firm, "event_time": f"{period}-10T08:00:00Z",
-                "body": {"invoice_no": f"INV{month:02d}{n:05d}", "order_no": f"PO{month:02d}{n:05d}",
-                         "counterparty_id": ids[(n + 1) % len(ids)], "direction": "sale",
-                         "amount_fen": amount, "tax_fen": amount * 13 // 100, "issued_on": f"{period}-10"},
-            })  # fmt: skip
+            invoices.append(
+                {
+                    "record_id": f"inv-{period}-{n}",
+                    "source": "supply_chain",
+                    "kind": "invoice",
+                    "firm_id": firm,
+                    "event_time": f"{period}-10T08:00:00Z",
+                    "body": {
+                        "invoice_no": f"INV{month:02d}{n:05d}",
+                        "order_no": f"PO{month:02d}{n:05d}",
+                        "counterparty_id": ids[(n + 1) % len(ids)],
+                        "direction": "sale",
+                        "amount_fen": amount,
+                        "tax_fen": amount * 13 // 100,
+                        "issued_on": f"{period}-10",
+                    },
+                }
+            )
         block = chain.seal(invoices, f"{period}-21T00:00:00Z")
         entries["supply_chain"] += [(block, i) for i in range(len(invoices))]
     bundles = []
     for src, grant in exporters.items():
         dest = write_files(
             folder / "landing" / src / f"2025-{months:02d}-28",
-            bundle_files(chain=chain, source=src, entries=entries[src], first_height=0,
-                         last_height=chain.height - 1, exporter=grant.key,
-                         bundle_id=f"{src}-2025-{months:02d}", exported_at=f"2025-{months:02d}-28T00:00:00Z"),
-        )  # fmt: skip
+            bundle_files(
+                chain=chain,
+                source=src,
+                entries=entries[src],
+                first_height=0,
+                last_height=chain.height - 1,
+                exporter=grant.key,
+                bundle_id=f"{src}-2025-{months:02d}",
+                exported_at=f"2025-{months:02d}-28T00:00:00Z",
+            ),
+        )
         bundles.append(dest)
     trust = folder / "trust.json"
     trust.write_text(json.dumps(trust_policy(chain, 3, list(exporters.values())), indent=1))

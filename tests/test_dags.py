@@ -64,7 +64,9 @@ def test_no_variable_or_connection_lookup_at_parse_time(path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_healthcheck_dag_writes_to_the_lake(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthcheck_dag_writes_to_the_lake(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SMECREDIT_LAKE_URI", str(tmp_path / "lake"))
     run_dag(load_dag("healthcheck"))
     assert (tmp_path / "lake" / "_healthcheck").is_dir()
@@ -72,7 +74,9 @@ def test_healthcheck_dag_writes_to_the_lake(airflow_db: Path, tmp_path: Path, mo
 
 
 @pytest.mark.integration
-def test_healthcheck_dag_fails_on_an_unwritable_lake(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthcheck_dag_fails_on_an_unwritable_lake(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("SMECREDIT_LAKE_URI", str(blocker / "lake"))

@@ -9,7 +9,16 @@ from typing import Any
 
 from attestations.dsse import HEADER_PAYLOAD_TYPE, SigningKey
 from attestations.hashing import sha256_hex
-from attestations.ledger import Block, Chain, KeyGrant, bundle_files, jsonl, manifest_bytes, sign_manifest, trust_policy
+from attestations.ledger import (
+    Block,
+    Chain,
+    KeyGrant,
+    bundle_files,
+    jsonl,
+    manifest_bytes,
+    sign_manifest,
+    trust_policy,
+)
 from attestations.policy import TrustPolicy
 from attestations.state import MemoryStore
 from attestations.uscc import make_uscc
@@ -26,10 +35,19 @@ def _seed(label: str) -> bytes:
 
 def contribution(n: int, firm: str = FIRM, source: str = "social_insurance") -> dict[str, Any]:
     return {
-        "record_id": f"{source}-{n}", "source": source, "kind": "contribution", "firm_id": firm,
+        "record_id": f"{source}-{n}",
+        "source": source,
+        "kind": "contribution",
+        "firm_id": firm,
         "event_time": "2025-03-01T08:00:00Z",
-        "body": {"period": "2025-02", "headcount": 12, "wage_base_fen": 7_800_000, "due_fen": 2_496_000, "paid_fen": 2_496_000},
-    }  # fmt: skip
+        "body": {
+            "period": "2025-02",
+            "headcount": 12,
+            "wage_base_fen": 7_800_000,
+            "due_fen": 2_496_000,
+            "paid_fen": 2_496_000,
+        },
+    }
 
 
 @dataclass
@@ -43,7 +61,10 @@ class Ledger:
     blocks: list[Block] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        signers = [KeyGrant(SigningKey.from_seed(f"k{i}", a, _seed(f"node{i}")), f"node-{i}") for i, a in enumerate(ALGS)]
+        signers = [
+            KeyGrant(SigningKey.from_seed(f"k{i}", a, _seed(f"node{i}")), f"node-{i}")
+            for i, a in enumerate(ALGS)
+        ]
         self.chain = Chain(self.chain_id, self.hash_alg, signers)
         self.exporters = {
             s: KeyGrant(SigningKey.from_seed(f"exp-{s}", "ed25519", _seed(s)), s)
@@ -66,19 +87,39 @@ class Ledger:
     def policy(self) -> TrustPolicy:
         return TrustPolicy.from_dict(self.policy_dict())
 
-    def bundle(self, source: str = "social_insurance", first: int = 0, last: int | None = None,
-               entries: list[tuple[Block, int]] | None = None, bundle_id: str = "b1") -> dict[str, bytes]:
+    def bundle(
+        self,
+        source: str = "social_insurance",
+        first: int = 0,
+        last: int | None = None,
+        entries: list[tuple[Block, int]] | None = None,
+        bundle_id: str = "b1",
+    ) -> dict[str, bytes]:
         last = self.chain.height - 1 if last is None else last
         if entries is None:
             entries = [(b, i) for b in self.blocks if first <= b.height <= last for i in range(len(b.leaves))]
-        return bundle_files(chain=self.chain, source=source, entries=entries, first_height=first, last_height=last,
-                            exporter=self.exporters[source].key, bundle_id=bundle_id, exported_at="2025-03-03T00:00:00Z")
+        return bundle_files(
+            chain=self.chain,
+            source=source,
+            entries=entries,
+            first_height=first,
+            last_height=last,
+            exporter=self.exporters[source].key,
+            bundle_id=bundle_id,
+            exported_at="2025-03-03T00:00:00Z",
+        )
 
     def sign_header(self, header: dict[str, Any], nodes: range = range(4)) -> list[dict[str, str]]:
         from attestations.canonical import canonicalize
 
         signers = self.chain.signers
-        return [{"keyid": signers[i].key.keyid, "sig": signers[i].key.sign_b64(HEADER_PAYLOAD_TYPE, canonicalize(header))} for i in nodes]
+        return [
+            {
+                "keyid": signers[i].key.keyid,
+                "sig": signers[i].key.sign_b64(HEADER_PAYLOAD_TYPE, canonicalize(header)),
+            }
+            for i in nodes
+        ]
 
 
 def resign(files: dict[str, bytes], exporter: SigningKey, **manifest_changes: Any) -> dict[str, bytes]:
@@ -86,8 +127,11 @@ def resign(files: dict[str, bytes], exporter: SigningKey, **manifest_changes: An
     as an exporter that is itself the forger would."""
     manifest = json.loads(files["manifest.json"])
     lines = [seg for seg in files["records.jsonl"].split(b"\n") if seg]
-    manifest.update(headers_sha256=sha256_hex(files["headers.jsonl"]), records_sha256=sha256_hex(files["records.jsonl"]),
-                    record_count=len(lines))
+    manifest.update(
+        headers_sha256=sha256_hex(files["headers.jsonl"]),
+        records_sha256=sha256_hex(files["records.jsonl"]),
+        record_count=len(lines),
+    )
     manifest.update(manifest_changes)
     raw = manifest_bytes(manifest)
     return {**files, "manifest.json": raw, "manifest.sig": sign_manifest(raw, exporter)}
@@ -100,9 +144,20 @@ def edit_lines(data: bytes, edit: Any) -> bytes:
     return jsonl(lines)
 
 
-def verify(policy: TrustPolicy, files: dict[str, bytes], store: MemoryStore | None = None, name: str = "bundle") -> BundleResult:
+def verify(
+    policy: TrustPolicy, files: dict[str, bytes], store: MemoryStore | None = None, name: str = "bundle"
+) -> BundleResult:
     verifier = Verifier(policy, store if store is not None else MemoryStore())
-    result = verifier.verify(BundleFiles(name, files.get("manifest.json"), files.get("manifest.sig"),
-                                         files.get("headers.jsonl"), files.get("records.jsonl")))
-    assert result.lines == len(result.verified) + result.duplicates + len(result.quarantined), "a line was lost"
+    result = verifier.verify(
+        BundleFiles(
+            name,
+            files.get("manifest.json"),
+            files.get("manifest.sig"),
+            files.get("headers.jsonl"),
+            files.get("records.jsonl"),
+        )
+    )
+    assert result.lines == len(result.verified) + result.duplicates + len(result.quarantined), (
+        "a line was lost"
+    )
     return result

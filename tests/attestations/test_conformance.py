@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from attestations.canonical import canonicalize, is_canonical
-from attestations.merkle import BlockInclusionVerifier, MerkleTree, inclusion_proof, root_hash, verify_inclusion
+from attestations.merkle import (
+    BlockInclusionVerifier,
+    MerkleTree,
+    inclusion_proof,
+    root_hash,
+    verify_inclusion,
+)
 
 
 def _inclusion_cases(vectors: Path) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
@@ -26,7 +32,13 @@ def test_rfc9162_inclusion_vectors(vectors: Path) -> None:
     assert len(cases) > 40, "expected the full transparency-dev inclusion suite"
     wrong = []
     for name, case in cases:
-        args = (_b64(case["leafHash"]), case["leafIdx"], case["treeSize"], [_b64(p) for p in case["proof"] or []], _b64(case["root"]))
+        args = (
+            _b64(case["leafHash"]),
+            case["leafIdx"],
+            case["treeSize"],
+            [_b64(p) for p in case["proof"] or []],
+            _b64(case["root"]),
+        )
         if verify_inclusion(*args) == case["wantErr"]:
             wrong.append(f"{name}: {case['desc']}")
         # The memoised block verifier must give the same answer, even after a success.

@@ -10,7 +10,13 @@ from attestations.canonical import canonicalize, is_canonical, loads_strict
 from attestations.dsse import SigningKey, load_public_key, pae
 from attestations.errors import CanonicalizationError, PolicyError
 from attestations.hashing import hash_function
-from attestations.merkle import BlockInclusionVerifier, MerkleTree, leaf_hash, root_hash, verify_inclusion
+from attestations.merkle import (
+    BlockInclusionVerifier,
+    MerkleTree,
+    leaf_hash,
+    root_hash,
+    verify_inclusion,
+)
 from attestations.policy import TrustPolicy
 from attestations.timestamps import is_date, is_period, timestamp_key
 from attestations.uscc import check_character, is_valid_uscc, make_uscc
@@ -18,7 +24,10 @@ from attestations.uscc import check_character, is_valid_uscc, make_uscc
 
 def test_sm3_known_answer() -> None:
     # GB/T 32905-2016 appendix A, example 1
-    assert hash_function("sm3")(b"abc").hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    assert (
+        hash_function("sm3")(b"abc").hex()
+        == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    )
 
 
 def test_unknown_hash_alg_is_refused() -> None:
@@ -51,8 +60,17 @@ def test_proofs_verify_under_both_hashes(alg: str) -> None:
         lambda h, i, n, p, r: (h, i, n + 1, p, r),  # wrong size
         lambda h, i, n, p, r: (h, True, n, p, r),  # bool is not an index
     ],
-    ids=["short-leaf", "long-proof-entry", "long-root", "extra-entry", "missing-entry",
-         "index+1", "index-negative", "size+1", "bool-index"],  # fmt: skip
+    ids=[
+        "short-leaf",
+        "long-proof-entry",
+        "long-root",
+        "extra-entry",
+        "missing-entry",
+        "index+1",
+        "index-negative",
+        "size+1",
+        "bool-index",
+    ],
 )
 def test_tampered_proofs_never_verify(mutate) -> None:  # type: ignore[no-untyped-def]
     leaves = [bytes([i]) for i in range(6)]
@@ -139,7 +157,15 @@ def test_timestamps(text: str, valid: bool) -> None:
 
 
 def test_timestamp_order_includes_fractions_and_leap_seconds() -> None:
-    keys = [timestamp_key(t) for t in ["2025-12-31T23:59:59Z", "2025-12-31T23:59:59.5Z", "2025-12-31T23:59:60Z", "2026-01-01T00:00:00Z"]]
+    keys = [
+        timestamp_key(t)
+        for t in [
+            "2025-12-31T23:59:59Z",
+            "2025-12-31T23:59:59.5Z",
+            "2025-12-31T23:59:60Z",
+            "2026-01-01T00:00:00Z",
+        ]
+    ]
     assert keys == sorted(keys)  # type: ignore[type-var]
     assert timestamp_key("2025-01-01T00:00:00.50Z") == timestamp_key("2025-01-01T00:00:00.5Z")
 
@@ -161,7 +187,10 @@ def test_uscc_check_character() -> None:
 
 
 def test_pae_matches_the_dsse_spec_example() -> None:
-    assert pae("http://example.com/HelloWorld", b"hello world") == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert (
+        pae("http://example.com/HelloWorld", b"hello world")
+        == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
 
 
 def test_public_key_must_fit_its_alg() -> None:
@@ -172,9 +201,20 @@ def test_public_key_must_fit_its_alg() -> None:
 
 def _policy(**changes: object) -> dict:  # type: ignore[type-arg]
     key = SigningKey.generate("k1", "ed25519")
-    base = {"chain_id": "c", "hash_alg": "sha256", "threshold": 1,
-            "keys": [{"keyid": "k1", "node": "n1", "alg": "ed25519", "public_key": key.public_pem(),
-                      "not_before": "2025-01-01T00:00:00Z"}]}  # fmt: skip
+    base = {
+        "chain_id": "c",
+        "hash_alg": "sha256",
+        "threshold": 1,
+        "keys": [
+            {
+                "keyid": "k1",
+                "node": "n1",
+                "alg": "ed25519",
+                "public_key": key.public_pem(),
+                "not_before": "2025-01-01T00:00:00Z",
+            }
+        ],
+    }
     base.update(changes)
     return base
 
@@ -198,7 +238,11 @@ def test_unusable_key_entries_are_ignored_and_listed() -> None:
     entries = _policy()["keys"]
     broken = [
         {**entries[0], "keyid": "no-not-before", "not_before": None},
-        {**entries[0], "keyid": "bad-pem", "public_key": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"},
+        {
+            **entries[0],
+            "keyid": "bad-pem",
+            "public_key": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        },
         {**entries[0], "keyid": "wrong-alg", "alg": "ecdsa-p256-sha256"},
         "not an object",
     ]

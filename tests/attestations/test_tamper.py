@@ -13,7 +13,15 @@ import pytest
 
 from attestations.ledger import KeyGrant, sign_manifest
 from attestations.state import MemoryStore
-from tests.attestations.builders import FIRM, PARTNER, Ledger, contribution, edit_lines, resign, verify
+from tests.attestations.builders import (
+    FIRM,
+    PARTNER,
+    Ledger,
+    contribution,
+    edit_lines,
+    resign,
+    verify,
+)
 
 
 @pytest.fixture
@@ -28,8 +36,16 @@ def ledger() -> Ledger:
 
 def test_untouched_bundle_verifies_completely(ledger: Ledger) -> None:
     result = verify(ledger.policy(), ledger.bundle())
-    assert result.summary() == {"bundle_id": "b1", "lines": 7, "verified": 7, "duplicates": 0, "quarantined": {}}
-    assert [r.sealed_at for r in result.verified][:3] == ["2025-03-02T00:00:00Z"] * 2 + ["2025-03-02T01:00:00Z"]
+    assert result.summary() == {
+        "bundle_id": "b1",
+        "lines": 7,
+        "verified": 7,
+        "duplicates": 0,
+        "quarantined": {},
+    }
+    assert [r.sealed_at for r in result.verified][:3] == ["2025-03-02T00:00:00Z"] * 2 + [
+        "2025-03-02T01:00:00Z"
+    ]
 
 
 @pytest.mark.parametrize("hash_alg", ["sha256", "sm3"])
@@ -41,6 +57,7 @@ def test_sm3_and_sha256_chains_with_mixed_key_algorithms(hash_alg: str) -> None:
 
 
 # --- bundle level -------------------------------------------------------------------------
+
 
 def _drop_manifest(led: Ledger, f: dict[str, bytes]) -> dict[str, bytes]:
     return {k: v for k, v in f.items() if k != "manifest.json"}
@@ -91,7 +108,9 @@ def _header_claims_sm3(led: Ledger, f: dict[str, bytes]) -> dict[str, bytes]:
         lines[1]["header"]["hash_alg"] = "sm3"
         lines[1]["signatures"] = led.sign_header(lines[1]["header"])
 
-    return resign({**f, "headers.jsonl": edit_lines(f["headers.jsonl"], edit)}, led.exporters["social_insurance"].key)
+    return resign(
+        {**f, "headers.jsonl": edit_lines(f["headers.jsonl"], edit)}, led.exporters["social_insurance"].key
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,12 +177,17 @@ def test_missing_files_are_a_reason_not_a_crash(ledger: Ledger) -> None:
 
 # --- header level -------------------------------------------------------------------------
 
-def _edit_header(led: Ledger, f: dict[str, bytes], position: int, change: Any, nodes: range = range(4)) -> dict[str, bytes]:
+
+def _edit_header(
+    led: Ledger, f: dict[str, bytes], position: int, change: Any, nodes: range = range(4)
+) -> dict[str, bytes]:
     def edit(lines: list[dict[str, Any]]) -> None:
         change(lines[position]["header"])
         lines[position]["signatures"] = led.sign_header(lines[position]["header"], nodes)
 
-    return resign({**f, "headers.jsonl": edit_lines(f["headers.jsonl"], edit)}, led.exporters["social_insurance"].key)
+    return resign(
+        {**f, "headers.jsonl": edit_lines(f["headers.jsonl"], edit)}, led.exporters["social_insurance"].key
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,9 +204,18 @@ def _edit_header(led: Ledger, f: dict[str, bytes], position: int, change: Any, n
         (1, lambda h: h.pop("root_hash"), range(0), "header_invalid", 1),
         (2, lambda h: h.update(prev_hash="ab" * 32), range(2), "header_untrusted", 2),
     ],
-    ids=["missing-root_hash", "extra-member", "genesis-prev_hash-not-zero", "lowercase-t-in-sealed_at",
-         "empty-tree", "prev_hash-relinked", "sealed_at-goes-back", "two-of-four-signatures",
-         "invalid-and-unsigned", "relinked-and-unsigned"],  # fmt: skip
+    ids=[
+        "missing-root_hash",
+        "extra-member",
+        "genesis-prev_hash-not-zero",
+        "lowercase-t-in-sealed_at",
+        "empty-tree",
+        "prev_hash-relinked",
+        "sealed_at-goes-back",
+        "two-of-four-signatures",
+        "invalid-and-unsigned",
+        "relinked-and-unsigned",
+    ],
 )
 def test_header_tamper_quarantines_its_block_and_later_ones(
     ledger: Ledger, position: int, change: Any, nodes: range, reason: str, first_bad_height: int
@@ -212,9 +245,16 @@ def test_two_keys_of_one_node_count_once(ledger: Ledger) -> None:
 
     def edit(lines: list[dict[str, Any]]) -> None:
         sig = spare.key.sign_b64(HEADER_PAYLOAD_TYPE, canonicalize(lines[0]["header"]))
-        lines[0]["signatures"] = [*lines[0]["signatures"][:2], {"keyid": "spare", "sig": sig}, {"keyid": "nobody", "sig": "AAAA"}]
+        lines[0]["signatures"] = [
+            *lines[0]["signatures"][:2],
+            {"keyid": "spare", "sig": sig},
+            {"keyid": "nobody", "sig": "AAAA"},
+        ]
 
-    files = resign({**(f := ledger.bundle()), "headers.jsonl": edit_lines(f["headers.jsonl"], edit)}, ledger.exporters["social_insurance"].key)
+    files = resign(
+        {**(f := ledger.bundle()), "headers.jsonl": edit_lines(f["headers.jsonl"], edit)},
+        ledger.exporters["social_insurance"].key,
+    )
     assert verify(TrustPolicy.from_dict(policy), files).quarantine_counts() == {"header_untrusted": 7}
 
 
@@ -260,8 +300,11 @@ def test_next_bundle_must_link_to_the_checkpoint() -> None:
 
 # --- record level -------------------------------------------------------------------------
 
+
 def _records(led: Ledger, f: dict[str, bytes], raw_lines: list[bytes]) -> dict[str, bytes]:
-    return resign({**f, "records.jsonl": b"\n".join(raw_lines) + b"\n"}, led.exporters["social_insurance"].key)
+    return resign(
+        {**f, "records.jsonl": b"\n".join(raw_lines) + b"\n"}, led.exporters["social_insurance"].key
+    )
 
 
 def _line(led: Ledger, block: int, position: int, **changes: Any) -> bytes:
@@ -272,9 +315,18 @@ def _line(led: Ledger, block: int, position: int, **changes: Any) -> bytes:
 
 def test_malformed_lines_are_line_invalid(ledger: Ledger) -> None:
     good = _line(ledger, 0, 0)
-    bad = [b"not json", b"\xff\xfe\x00garbage", b"   ", b'{"height":0,"index":0,"leaf":"x"}',
-           _line(ledger, 0, 1, height="0"), _line(ledger, 0, 1, proof="ab"), _line(ledger, 0, 1, index=1.0),
-           _line(ledger, 0, 1, height=True), b"[1,2,3]", b'{"height":' + b"9" * 5000 + b"}"]  # fmt: skip
+    bad = [
+        b"not json",
+        b"\xff\xfe\x00garbage",
+        b"   ",
+        b'{"height":0,"index":0,"leaf":"x"}',
+        _line(ledger, 0, 1, height="0"),
+        _line(ledger, 0, 1, proof="ab"),
+        _line(ledger, 0, 1, index=1.0),
+        _line(ledger, 0, 1, height=True),
+        b"[1,2,3]",
+        b'{"height":' + b"9" * 5000 + b"}",
+    ]
     result = verify(ledger.policy(), _records(ledger, ledger.bundle(), [good, *bad]))
     assert result.quarantine_counts() == {"line_invalid": len(bad)}
     assert [q.line_no for q in result.quarantined] == list(range(2, len(bad) + 2))
@@ -350,17 +402,24 @@ def _bad_record(kind: str) -> bytes:
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
-        ("extra-member", "record_invalid"), ("source-differs-from-manifest", "record_invalid"),
-        ("kind-of-other-source", "record_invalid"), ("float-money", "record_invalid"),
-        ("integer-beyond-2^53", "record_invalid"), ("repeated-member", "record_invalid"),
-        ("bad-period", "record_invalid"), ("event_time-with-offset", "record_invalid"),
-        ("record_id-too-long", "record_invalid"), ("headcount-is-bool", "record_invalid"),
+        ("extra-member", "record_invalid"),
+        ("source-differs-from-manifest", "record_invalid"),
+        ("kind-of-other-source", "record_invalid"),
+        ("float-money", "record_invalid"),
+        ("integer-beyond-2^53", "record_invalid"),
+        ("repeated-member", "record_invalid"),
+        ("bad-period", "record_invalid"),
+        ("event_time-with-offset", "record_invalid"),
+        ("record_id-too-long", "record_invalid"),
+        ("headcount-is-bool", "record_invalid"),
         ("lone-surrogate", "record_invalid"),
-        ("bad-firm-check-digit", "firm_id_invalid"), ("bad-firm-and-bad-period", "record_invalid"),
-        ("not-sorted", "non_canonical"), ("escaped-ascii", "non_canonical"),
+        ("bad-firm-check-digit", "firm_id_invalid"),
+        ("bad-firm-and-bad-period", "record_invalid"),
+        ("not-sorted", "non_canonical"),
+        ("escaped-ascii", "non_canonical"),
         ("bad-firm-and-not-sorted", "firm_id_invalid"),
     ],
-)  # fmt: skip
+)
 def test_attested_but_invalid_records(kind: str, reason: str) -> None:
     led = Ledger()
     from attestations.canonical import canonicalize
@@ -373,8 +432,20 @@ def test_attested_but_invalid_records(kind: str, reason: str) -> None:
 
 def test_supply_chain_bodies_are_checked_member_by_member() -> None:
     led = Ledger()
-    order = {"record_id": "o1", "source": "supply_chain", "kind": "order", "firm_id": FIRM, "event_time": "2025-03-01T08:00:00Z",
-             "body": {"order_no": "PO1", "counterparty_id": PARTNER, "direction": "sale", "amount_fen": 100, "ordered_on": "2025-03-01"}}  # fmt: skip
+    order = {
+        "record_id": "o1",
+        "source": "supply_chain",
+        "kind": "order",
+        "firm_id": FIRM,
+        "event_time": "2025-03-01T08:00:00Z",
+        "body": {
+            "order_no": "PO1",
+            "counterparty_id": PARTNER,
+            "direction": "sale",
+            "amount_fen": 100,
+            "ordered_on": "2025-03-01",
+        },
+    }
     bad_partner = json.loads(json.dumps(order)) | {"record_id": "o2"}
     bad_partner["body"]["counterparty_id"] = PARTNER[:17] + "X"
     bad_direction = json.loads(json.dumps(order)) | {"record_id": "o3"}
@@ -391,11 +462,21 @@ def test_duplicates_and_conflicts_within_and_across_bundles() -> None:
     changed["body"]["paid_fen"] = 0
     led.seal([contribution(0), contribution(1), changed])
     store = MemoryStore()
-    first = led.bundle(entries=[(led.blocks[0], 0), (led.blocks[0], 1), (led.blocks[0], 0), (led.blocks[0], 2)])
+    first = led.bundle(
+        entries=[(led.blocks[0], 0), (led.blocks[0], 1), (led.blocks[0], 0), (led.blocks[0], 2)]
+    )
     result = verify(led.policy(), first, store)
-    assert (len(result.verified), result.duplicates, result.quarantine_counts()) == (2, 1, {"conflicting_record": 1})
+    assert (len(result.verified), result.duplicates, result.quarantine_counts()) == (
+        2,
+        1,
+        {"conflicting_record": 1},
+    )
     again = verify(led.policy(), first, store)
-    assert (len(again.verified), again.duplicates, again.quarantine_counts()) == (0, 3, {"conflicting_record": 1})
+    assert (len(again.verified), again.duplicates, again.quarantine_counts()) == (
+        0,
+        3,
+        {"conflicting_record": 1},
+    )
 
 
 def test_a_duplicate_must_still_be_proven(ledger: Ledger) -> None:

@@ -1,0 +1,58 @@
+"""Property tests: no single-byte change to any file lets an altered record through."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attestations.ledger import KeyGrant
+from tests.attestations.builders import Ledger, contribution, resign, verify
+
+FILES = ("manifest.json", "manifest.sig", "headers.jsonl", "records.jsonl")
+
+
+@cache
+def _world() -> tuple[Ledger, dict[str, bytes], frozenset[tuple[str, bytes, int, int]]]:
+    led = Ledger()
+    led.seal([contribution(i) for i in range(3)], "2025-03-02T00:00:00Z")
+    led.seal([contribution(i) for i in range(3, 8)], "2025-03-02T01:00:00Z")
+    files = led.bundle()
+    result = verify(led.policy(), files)
+    assert len(result.verified) == 8
+    genuine = frozenset((r.record_id, r.leaf_hash, r.height, r.index) for r in result.verified)
+    return led, files, genuine
+
+
+def _mutate(data: bytes, position: int, value: int) -> bytes:
+    position %= len(data)
+    new = value if value != data[position] else (value + 1) % 256
+    return data[:position] + bytes([new]) + data[position + 1 :]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    file=st.sampled_from(FILES),
+    position=st.integers(min_value=0),
+    value=st.integers(0, 255),
+    resigned=st.booleans(),
+)
+def test_single_byte_changes_never_verify_an_altered_record(
+    file: str, position: int, value: int, resigned: bool
+) -> None:
+    led, files, genuine = _world()
+    changed = {**files, file: _mutate(files[file], position, value)}
+    if resigned and file in ("headers.jsonl", "records.jsonl"):
+        # The exporter itself forges: the manifest matches the altered files.
+        changed = resign(changed, led.exporters["social_insurance"].key)
+    result = verify(led.policy(), changed)
+    for r in result.verified:
+        assert (r.record_id, r.leaf_hash, r.height, r.index) in genuine
+    assert result.lines == len(result.verified) + result.duplicates + len(result.quarantined)
+
+
+def test_a_policy_grant_helper_matches_its_owner_member() -> None:
+    led, _, _ = _world()
+    grant: KeyGrant = led.exporters["supply_chain"]
+    assert grant.policy_entry("source")["source"] == "supply_chain"
