@@ -92,23 +92,10 @@ def verify_inclusion(
     Both end checks hold: the computed root equals ``root`` and the size counter ends at 0.
     A hash that is not 32 bytes long never verifies.
     """
-    if not _valid_shapes(leaf_hash, index, tree_size, proof) or len(root) != DIGEST_SIZE:
+    if type(tree_size) is not int or tree_size < 1:
         return False
-    h = hash_function(hash_alg)
-    fn, sn, r = index, tree_size - 1, leaf_hash
-    for p in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = h(_NODE + p + r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = h(_NODE + r + p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
+    # With nothing remembered, the block verifier performs exactly the RFC walk.
+    return BlockInclusionVerifier(root, tree_size, hash_alg).verify(leaf_hash, index, proof)
 
 
 class BlockInclusionVerifier:
