@@ -33,11 +33,12 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """``parse_constant`` hook that refuses NaN and Infinity."""
     raise CanonicalizationError(f"{name} is not a JSON value")
 
 
-_strict_decoder = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
+_strict_decoder = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_constant=reject_constant)
 
 
 def loads_strict(text: str) -> Any:

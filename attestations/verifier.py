@@ -13,7 +13,9 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+import orjson
 
 from attestations import FORMAT
 from attestations.canonical import (
@@ -21,6 +23,7 @@ from attestations.canonical import (
     canonicalize,
     canonicalize_checked,
     loads_strict,
+    reject_constant,
 )
 from attestations.dsse import MANIFEST_PAYLOAD_TYPE, pae
 from attestations.errors import CanonicalizationError
@@ -125,7 +128,7 @@ class BundleFiles:
         return cls(str(path), manifest, sig, headers, records)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class VerifiedRecord:
     """A record proven to sit in a trusted block, with its attestation."""
 
@@ -139,8 +142,7 @@ class VerifiedRecord:
     record: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class QuarantinedLine:
+class QuarantinedLine(NamedTuple):
     """A rejected line, kept verbatim with its reason code and a one-line detail."""
 
     line_no: int
@@ -185,6 +187,59 @@ class BundleResult:
             "duplicates": self.duplicates,
             "quarantined": self.quarantine_counts(),
         }
+
+
+def _parse_line(raw: bytes) -> Any:
+    """A records.jsonl line parsed as JSON, or None when it is not JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses some valid JSON (integers beyond 64 bits, escaped lone surrogates,
+    # deep nesting): the standard parser decides those, NaN and Infinity still refused.
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def _fast_record(leaf_bytes: bytes, source: str) -> dict[str, Any] | None:
+    """The record when the leaf is a valid record in canonical form, by the fast path; None
+    when the fast path cannot say (then ``_judge_record`` decides, by the reference path).
+
+    Exact, never approximate: after ``record_problem`` has checked every member, the record
+    holds only ASCII-keyed objects, strings and safe-range integers, for which orjson's
+    sorted output is byte for byte the RFC 8785 serialisation. Only a leaf equal to that
+    output is accepted here; anything else goes the slow way.
+    """
+    try:
+        record = orjson.loads(leaf_bytes)
+    except orjson.JSONDecodeError:
+        return None
+    if record_problem(record, source) is not None:
+        return None
+    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS) == leaf_bytes
+    return record if canonical else None
+
+
+def _judge_record(leaf: str, leaf_bytes: bytes, source: str) -> dict[str, Any] | tuple[str, str]:
+    """The reference path: the record, or ``(reason, detail)`` by the spec's order."""
+    try:
+        record = loads_strict(leaf)
+    except CanonicalizationError as exc:
+        return "record_invalid", f"leaf is not strict JSON ({exc})"
+    problem = record_problem(record, source)
+    if problem is not None:
+        return problem
+    try:
+        # record_problem has checked every member's type, so the walk of canonicalize()
+        # would find nothing: encode directly.
+        canonical = canonicalize_checked(record) == leaf_bytes
+    except CanonicalizationError as exc:
+        return "record_invalid", str(exc)
+    if not canonical:
+        return "non_canonical", "leaf is not its own RFC 8785 serialisation"
+    return record  # type: ignore[no-any-return]
 
 
 def split_lines(data: bytes) -> list[tuple[int, bytes]]:
@@ -454,121 +509,79 @@ class Verifier:
         last: int,
         source: str,
     ) -> None:
-        fail_at, fail_reason, fail_detail = result.header_failure or (last + 1, "", "")
         blocks: dict[int, BlockInclusionVerifier] = {}
-        candidates: list[tuple[int, bytes, VerifiedRecord]] = []
+        candidates: list[tuple[bytes, VerifiedRecord]] = []
         quarantine = result.quarantined.append
-        h = self._hash
+        fail_at, fail_reason, fail_detail = result.header_failure or (last + 1, "", "")
         for line_no, raw in lines:
-            try:
-                line = json.loads(raw.decode("utf-8"))
-                height, index, leaf, proof = line["height"], line["index"], line["leaf"], line["proof"]
-            except (UnicodeDecodeError, ValueError, RecursionError, TypeError, KeyError):
-                quarantine(
-                    QuarantinedLine(
-                        line_no,
-                        "line_invalid",
-                        "line is not a JSON object with height, index, leaf and proof",
-                        raw,
-                    )
-                )
-                continue
-            if (
-                type(height) is not int
-                or type(index) is not int
-                or type(leaf) is not str
-                or type(proof) is not list
-                or not set(map(type, proof)) <= _STR_ONLY
-            ):
-                quarantine(
-                    QuarantinedLine(
-                        line_no, "line_invalid", "height, index, leaf or proof has the wrong type", raw
-                    )
-                )
-                continue
-            if not first <= height <= last:
-                quarantine(
-                    QuarantinedLine(
-                        line_no, "unknown_block", f"height {height} is outside {first}..{last}", raw
-                    )
-                )
-                continue
-            if height >= fail_at:
+            outcome = self._judge_line(line_no, raw, headers, blocks, first, last, fail_at, source)
+            if isinstance(outcome, VerifiedRecord):
+                candidates.append((raw, outcome))
+            elif isinstance(outcome, tuple):
+                quarantine(QuarantinedLine(line_no, outcome[0], outcome[1], raw))
+            else:  # a well-formed line in or after the failed block
                 quarantine(QuarantinedLine(line_no, fail_reason, fail_detail, raw))
-                continue
-            header = headers[height - first].header
-            assert header is not None
-            if not 0 <= index < header["tree_size"]:
-                quarantine(
-                    QuarantinedLine(
-                        line_no,
-                        "index_out_of_range",
-                        f"index {index} outside block {height} of {header['tree_size']}",
-                        raw,
-                    )
-                )
-                continue
-            packed = _unhex_proof(proof)
-            if packed is None:
-                quarantine(
-                    QuarantinedLine(
-                        line_no, "proof_invalid", "a proof entry is not 64 lowercase hex characters", raw
-                    )
-                )
-                continue
-            path = [packed[i : i + 32] for i in range(0, len(packed), 32)]
-            leaf_bytes = leaf.encode("utf-8", "surrogatepass")
-            lh = h(b"\x00" + leaf_bytes)
-            block = blocks.get(height)
-            if block is None:
-                block = blocks[height] = BlockInclusionVerifier(
-                    bytes.fromhex(header["root_hash"]), header["tree_size"], self.policy.hash_alg
-                )
-            if not block.verify(lh, index, path):
-                quarantine(
-                    QuarantinedLine(
-                        line_no,
-                        "proof_invalid",
-                        f"audit path of index {index} does not lead to the root of block {height}",
-                        raw,
-                    )
-                )
-                continue
-            try:
-                record = loads_strict(leaf)
-            except CanonicalizationError as exc:
-                quarantine(
-                    QuarantinedLine(line_no, "record_invalid", f"leaf is not strict JSON ({exc})", raw)
-                )
-                continue
-            problem = record_problem(record, source)
-            if problem is not None:
-                quarantine(QuarantinedLine(line_no, problem[0], problem[1], raw))
-                continue
-            try:
-                # record_problem has checked every member's type, so the walk of
-                # canonicalize() would find nothing: encode directly.
-                canonical = canonicalize_checked(record) == leaf_bytes
-            except CanonicalizationError as exc:
-                quarantine(QuarantinedLine(line_no, "record_invalid", str(exc), raw))
-                continue
-            if not canonical:
-                quarantine(
-                    QuarantinedLine(
-                        line_no, "non_canonical", "leaf is not its own RFC 8785 serialisation", raw
-                    )
-                )
-                continue
-            verified = VerifiedRecord(
-                line_no, record["record_id"], height, index, leaf, lh, header["sealed_at"], record
-            )
-            candidates.append((line_no, raw, verified))
         self._dedupe(result, candidates)
         result.quarantined.sort(key=lambda q: q.line_no)
 
-    def _dedupe(self, result: BundleResult, candidates: Sequence[tuple[int, bytes, VerifiedRecord]]) -> None:
-        known = self.store.known_records(self.policy.chain_id, {c[2].record_id for c in candidates})
-        for line_no, raw, rec in candidates:
+    def _judge_line(
+        self,
+        line_no: int,
+        raw: bytes,
+        headers: list[_Header],
+        blocks: dict[int, BlockInclusionVerifier],
+        first: int,
+        last: int,
+        fail_at: int,
+        source: str,
+    ) -> VerifiedRecord | tuple[str, str] | int:
+        """One line's record-level outcome; its height (an int) when a header failure takes it."""
+        line = _parse_line(raw)
+        try:
+            height, index, leaf, proof = line["height"], line["index"], line["leaf"], line["proof"]
+        except (TypeError, KeyError):
+            return "line_invalid", "line is not a JSON object with height, index, leaf and proof"
+        if (
+            type(height) is not int
+            or type(index) is not int
+            or type(leaf) is not str
+            or type(proof) is not list
+            or not set(map(type, proof)) <= _STR_ONLY
+        ):
+            return "line_invalid", "height, index, leaf or proof has the wrong type"
+        if not first <= height <= last:
+            return "unknown_block", f"height {height} is outside {first}..{last}"
+        if height >= fail_at:
+            return height
+        header = headers[height - first].header
+        assert header is not None
+        if not 0 <= index < header["tree_size"]:
+            return "index_out_of_range", f"index {index} outside block {height} of {header['tree_size']}"
+        packed = _unhex_proof(proof)
+        if packed is None:
+            return "proof_invalid", "a proof entry is not 64 lowercase hex characters"
+        leaf_bytes = leaf.encode("utf-8", "surrogatepass")
+        lh = self._hash(b"\x00" + leaf_bytes)
+        block = blocks.get(height)
+        if block is None:
+            root = bytes.fromhex(header["root_hash"])
+            block = blocks[height] = BlockInclusionVerifier(root, header["tree_size"], self.policy.hash_alg)
+        if not block.verify(lh, index, [packed[i : i + 32] for i in range(0, len(packed), 32)]):
+            return "proof_invalid", f"audit path of index {index} does not lead to the root of block {height}"
+        record = _fast_record(leaf_bytes, source)
+        if record is None:
+            judged = _judge_record(leaf, leaf_bytes, source)
+            if isinstance(judged, tuple):
+                return judged
+            record = judged
+        return VerifiedRecord(
+            line_no, record["record_id"], height, index, leaf, lh, header["sealed_at"], record
+        )
+
+    def _dedupe(self, result: BundleResult, candidates: Sequence[tuple[bytes, VerifiedRecord]]) -> None:
+        known = self.store.known_records(self.policy.chain_id, {c[1].record_id for c in candidates})
+        for raw, rec in candidates:
+            line_no = rec.line_no
             seen = known.get(rec.record_id)
             if seen is None:
                 known[rec.record_id] = rec.leaf_hash
