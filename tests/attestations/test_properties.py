@@ -56,3 +56,45 @@ def test_a_policy_grant_helper_matches_its_owner_member() -> None:
     led, _, _ = _world()
     grant: KeyGrant = led.exporters["supply_chain"]
     assert grant.policy_entry("source")["source"] == "supply_chain"
+
+
+_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=40)
+
+
+@st.composite
+def _leaf_texts(draw: st.DrawFn) -> tuple[str, bool]:
+    """A contribution record rendered canonically or in one of several non-canonical ways."""
+    import json
+
+    from attestations.canonical import canonicalize
+
+    record = contribution(draw(st.integers(0, 10**6)))
+    record["record_id"] = draw(_text)
+    record["body"]["headcount"] = draw(st.integers(-(2**60), 2**60))
+    style = draw(st.sampled_from(["canonical", "ascii", "unsorted", "spaced"]))
+    if style == "canonical":
+        try:
+            return canonicalize(record).decode("utf-8"), True
+        except Exception:
+            return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False), False
+    options = {
+        "ascii": {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": True},
+        "unsorted": {"separators": (",", ":"), "ensure_ascii": False},
+        "spaced": {"sort_keys": True, "ensure_ascii": False},
+    }[style]
+    return json.dumps(record, **options), False  # type: ignore[arg-type]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_leaf_texts())
+def test_fast_path_never_accepts_what_the_reference_path_rejects(case: tuple[str, bool]) -> None:
+    from attestations.verifier import _fast_record, _judge_record
+
+    leaf, canonical = case
+    leaf_bytes = leaf.encode("utf-8", "surrogatepass")
+    fast = _fast_record(leaf_bytes, "social_insurance")
+    reference = _judge_record(leaf, leaf_bytes, "social_insurance")
+    if fast is not None:
+        assert fast == reference
+    if canonical and isinstance(reference, dict):
+        assert fast is not None, "a canonical valid record should take the fast path"
