@@ -118,11 +118,14 @@ class BlockInclusionVerifier:
 
     def verify(self, leaf_hash: bytes, index: int, proof: Sequence[bytes]) -> bool:
         """True when ``proof`` leads ``leaf_hash`` at ``index`` to the block's root."""
-        if not _valid_shapes(leaf_hash, index, self.tree_size, proof):
+        if not _valid_shapes(leaf_hash, index, self.tree_size, proof) or len(self.root) != DIGEST_SIZE:
             return False
-        if len(self.root) != DIGEST_SIZE:
-            return False
-        h, proven, path = self._h, self._proven, tuple(proof)
+        return self.verify_unchecked(leaf_hash, index, tuple(proof))
+
+    def verify_unchecked(self, leaf_hash: bytes, index: int, path: tuple[bytes, ...]) -> bool:
+        """``verify`` for a caller that guarantees the shapes: a 32-byte root, leaf hash and
+        entries, and ``0 <= index < tree_size``. The verifier's hot path."""
+        h, proven = self._h, self._proven
         fn, sn, r = index, self.tree_size - 1, leaf_hash
         trail: list[tuple[int, int, bytes, int]] = []
         ok = False

@@ -64,8 +64,11 @@ def _is_date(value: str) -> bool:
 
 def is_period(value: object) -> bool:
     """True for a month written ``YYYY-MM``."""
-    if not isinstance(value, str):
-        return False
+    return isinstance(value, str) and _is_period(value)
+
+
+@lru_cache(maxsize=1 << 12)
+def _is_period(value: str) -> bool:
     m = _PERIOD.fullmatch(value)
     return m is not None and 1 <= int(m.group(2)) <= 12
 

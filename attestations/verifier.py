@@ -566,7 +566,9 @@ class Verifier:
         if block is None:
             root = bytes.fromhex(header["root_hash"])
             block = blocks[height] = BlockInclusionVerifier(root, header["tree_size"], self.policy.hash_alg)
-        if not block.verify(lh, index, [packed[i : i + 32] for i in range(0, len(packed), 32)]):
+        # Shapes hold by construction: 32-byte slices, a 32-byte digest, index checked above.
+        path = tuple([packed[i : i + 32] for i in range(0, len(packed), 32)])
+        if not block.verify_unchecked(lh, index, path):
             return "proof_invalid", f"audit path of index {index} does not lead to the root of block {height}"
         record = _fast_record(leaf_bytes, source)
         if record is None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
@@ -24,9 +25,8 @@ def _output_name(result: BundleResult) -> str:
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    tmp.write_bytes(b"".join(orjson.dumps(row, option=options) for row in rows))
     tmp.replace(path)
 
 
