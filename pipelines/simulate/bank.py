@@ -33,10 +33,15 @@ def risk_managers(cfg: WorldConfig) -> list[dict[str, Any]]:
     """The bank's risk managers: two per region, more for large worlds."""
     per_region = max(2, cfg.firms // 3000)
     return [
-        {"manager_id": f"RM{r:02d}{k}", "name": f"Risk Manager {REGIONS[r].title()} {k + 1}",
-         "email": f"rm{r:02d}{k}@bank.example", "region": REGIONS[r]}
-        for r in range(len(REGIONS)) for k in range(per_region)
-    ]  # fmt: skip
+        {
+            "manager_id": f"RM{r:02d}{k}",
+            "name": f"Risk Manager {REGIONS[r].title()} {k + 1}",
+            "email": f"rm{r:02d}{k}@bank.example",
+            "region": REGIONS[r],
+        }
+        for r in range(len(REGIONS))
+        for k in range(per_region)
+    ]
 
 
 class Bank:
@@ -65,8 +70,15 @@ class Bank:
         fraud = rng_for(cfg, S_FRAUD, t)
         for firm in np.flatnonzero(apply):
             self.busy[firm] = True
-            eco.plans.append(FraudPlan(int(firm), t + LEAD_MONTHS, bool(fraud.random() < cfg.fake_trade_rate),
-                                       bool(fraud.random() < cfg.headcount_inflation_rate), float(fraud.uniform(1.3, 1.9))))
+            eco.plans.append(
+                FraudPlan(
+                    int(firm),
+                    t + LEAD_MONTHS,
+                    bool(fraud.random() < cfg.fake_trade_rate),
+                    bool(fraud.random() < cfg.headcount_inflation_rate),
+                    float(fraud.uniform(1.3, 1.9)),
+                )
+            )
 
     def apply(self, t: int) -> None:
         """Applications of month ``t`` (intents from ``t - LEAD_MONTHS``) are made and funded."""
@@ -86,26 +98,54 @@ class Bank:
             invoices = eco.recent_unpaid_invoices(firm, day)
             fakes = [i for i in invoices if not i.has_waybill]
             offered = (fakes + [i for i in invoices if i.has_waybill])[:4]
-            monthly_sales = float(self.pop.sale_amount_fen[firm]) * cfg.sales_per_month * np.exp(0.45 * eco.h[firm])
-            amount = int(np.clip(round(monthly_sales * rng.uniform(1.5, 4) / 1_000_000), 20, 1000)) * 1_000_000
+            monthly_sales = (
+                float(self.pop.sale_amount_fen[firm]) * cfg.sales_per_month * np.exp(0.45 * eco.h[firm])
+            )
+            amount = (
+                int(np.clip(round(monthly_sales * rng.uniform(1.5, 4) / 1_000_000), 20, 1000)) * 1_000_000
+            )
             term = int(rng.choice([6, 12, 12, 24]))
             loan_id = "LN" + app_id[3:]
             disbursed = day + int(rng.integers(3, 8))
-            self.applications.append({
-                "application_id": app_id, "firm_id": ids[firm], "applied_on": day_str(day), "amount_fen": amount,
-                "term_months": term, "collateral_receipts": receipts, "invoice_nos": [i.invoice_no for i in offered],
-                "loan_id": loan_id, "disbursed_on": day_str(disbursed)})  # fmt: skip
+            self.applications.append(
+                {
+                    "application_id": app_id,
+                    "firm_id": ids[firm],
+                    "applied_on": day_str(day),
+                    "amount_fen": amount,
+                    "term_months": term,
+                    "collateral_receipts": receipts,
+                    "invoice_nos": [i.invoice_no for i in offered],
+                    "loan_id": loan_id,
+                    "disbursed_on": day_str(disbursed),
+                }
+            )
             for no in receipts:
                 eco.receipt_event(rng, no, "pledged", cfg.bank_name, disbursed)
             manager = self._manager_for(firm, rng)
-            self.portfolio.append({"loan_id": loan_id, "firm_id": ids[firm], "manager_id": manager, "assigned_on": day_str(disbursed)})
+            self.portfolio.append(
+                {
+                    "loan_id": loan_id,
+                    "firm_id": ids[firm],
+                    "manager_id": manager,
+                    "assigned_on": day_str(disbursed),
+                }
+            )
             self.loans.append(Loan(loan_id, firm, amount, term, t, receipts))
             if plan.inflate:
-                self.eco.truth.append({"kind": "headcount_inflation", "firm_ids": [ids[firm]], "refs": [app_id],
-                                       "start_on": day_str(month_days(cfg, t - 2)[0]) if t >= 2 else day_str(first),
-                                       "end_on": day_str(day)})  # fmt: skip
+                self.eco.truth.append(
+                    {
+                        "kind": "headcount_inflation",
+                        "firm_ids": [ids[firm]],
+                        "refs": [app_id],
+                        "start_on": day_str(month_days(cfg, t - 2)[0]) if t >= 2 else day_str(first),
+                        "end_on": day_str(day),
+                    }
+                )
 
-    def _collateral(self, rng: np.random.Generator, firm: int, day: int, app_id: str, plan: FraudPlan) -> list[str]:
+    def _collateral(
+        self, rng: np.random.Generator, firm: int, day: int, app_id: str, plan: FraudPlan
+    ) -> list[str]:
         eco, cfg = self.eco, self.cfg
         free = [no for no, r in sorted(eco.receipts.items()) if r.firm == firm and r.status == "issued"]
         if not free:
@@ -114,9 +154,22 @@ class Bank:
         if rng.random() < cfg.double_pledge_rate:
             other = str(rng.choice(cfg.other_banks))
             no = chosen[0]
-            eco.receipt_event(rng, no, "pledged", other, max(day - int(rng.integers(5, 40)), month_days(cfg, plan.apply_month)[0]))
-            eco.truth.append({"kind": "double_pledge", "firm_ids": [eco.pop.ids[firm]], "refs": [no, app_id],
-                              "start_on": day_str(day), "end_on": day_str(day)})  # fmt: skip
+            eco.receipt_event(
+                rng,
+                no,
+                "pledged",
+                other,
+                max(day - int(rng.integers(5, 40)), month_days(cfg, plan.apply_month)[0]),
+            )
+            eco.truth.append(
+                {
+                    "kind": "double_pledge",
+                    "firm_ids": [eco.pop.ids[firm]],
+                    "refs": [no, app_id],
+                    "start_on": day_str(day),
+                    "end_on": day_str(day),
+                }
+            )
         return chosen
 
     def _manager_for(self, firm: int, rng: np.random.Generator) -> str:
@@ -156,17 +209,36 @@ class Bank:
                         eco.receipt_event(rng, no, "issued", None, last)
             else:
                 loan.status = "delinquent" if loan.dpd else "current"
-            self.performance.append({"loan_id": loan.loan_id, "firm_id": ids[loan.firm], "month_end": day_str(last),
-                                     "balance_fen": balance, "dpd": loan.dpd, "status": loan.status})  # fmt: skip
+            self.performance.append(
+                {
+                    "loan_id": loan.loan_id,
+                    "firm_id": ids[loan.firm],
+                    "month_end": day_str(last),
+                    "balance_fen": balance,
+                    "dpd": loan.dpd,
+                    "status": loan.status,
+                }
+            )
             if loan.status in ("default", "repaid"):
                 self.busy[loan.firm] = False
 
     def _collateral_leaves(self, rng: np.random.Generator, loan: Loan, day: int) -> None:
         """A firm emptying its premises takes the pledged goods out too, without repaying."""
         eco = self.eco
-        gone = [no for no in loan.receipts if no in eco.receipts and eco.receipts[no].pledgee == self.cfg.bank_name]
+        gone = [
+            no
+            for no in loan.receipts
+            if no in eco.receipts and eco.receipts[no].pledgee == self.cfg.bank_name
+        ]
         for no in gone:
             eco.receipt_event(rng, no, "released", None, day)
         if gone:
-            eco.truth.append({"kind": "collateral_released", "firm_ids": [eco.pop.ids[loan.firm]],
-                              "refs": [*gone, loan.loan_id], "start_on": day_str(day), "end_on": day_str(day)})  # fmt: skip
+            eco.truth.append(
+                {
+                    "kind": "collateral_released",
+                    "firm_ids": [eco.pop.ids[loan.firm]],
+                    "refs": [*gone, loan.loan_id],
+                    "start_on": day_str(day),
+                    "end_on": day_str(day),
+                }
+            )

@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-INDUSTRIES = ("manufacturing", "wholesale", "retail", "logistics", "construction", "food", "textiles", "electronics")
+INDUSTRIES = (
+    "manufacturing",
+    "wholesale",
+    "retail",
+    "logistics",
+    "construction",
+    "food",
+    "textiles",
+    "electronics",
+)
 REGIONS = ("east", "south", "north", "central", "southwest", "northeast")
 SOURCES = ("social_insurance", "housing_fund", "supply_chain")
 

@@ -24,10 +24,15 @@ S_HEALTH, S_PAYROLL, S_TRADE, S_ASSETS, S_SEAL, S_FRAUD = 10, 11, 12, 13, 14, 15
 SI_RATE, HF_RATE, VAT = 0.30, 0.10, 0.13
 SEASON = np.array([0.8, 0.7, 1.0, 1.0, 1.0, 1.05, 1.0, 1.0, 1.05, 1.1, 1.15, 1.2])
 GOODS = {
-    "manufacturing": ("steel coil", "t"), "wholesale": ("packaged rice", "t"), "retail": ("appliances", "unit"),
-    "logistics": ("diesel", "t"), "construction": ("cement", "t"), "food": ("frozen pork", "t"),
-    "textiles": ("cotton yarn", "t"), "electronics": ("copper clad laminate", "sheet"),
-}  # fmt: skip
+    "manufacturing": ("steel coil", "t"),
+    "wholesale": ("packaged rice", "t"),
+    "retail": ("appliances", "unit"),
+    "logistics": ("diesel", "t"),
+    "construction": ("cement", "t"),
+    "food": ("frozen pork", "t"),
+    "textiles": ("cotton yarn", "t"),
+    "electronics": ("copper clad laminate", "sheet"),
+}
 
 
 @lru_cache(maxsize=8192)
@@ -54,14 +59,17 @@ def month_days(cfg: WorldConfig, t: int) -> tuple[int, int]:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 @dataclass
 class Outbox:
     """Records waiting for the block of their seal day."""
 
-    pending: dict[int, list[tuple[str, str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
+    pending: dict[int, list[tuple[str, str, dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     def add(self, seal_day: int, event_time: str, record: dict[str, Any]) -> None:
         self.pending[seal_day].append((event_time, record["record_id"], record))
@@ -121,7 +129,7 @@ class Economy:
         self.plans: list[FraudPlan] = []
         self.truth: list[dict[str, Any]] = []
         self.ring_invoices: dict[int, list[str]] = defaultdict(list)
-        self.firm_month: list[tuple[str, str, float, int, int]] = []
+        self.firm_month: list[dict[str, Any]] = []  # this month's rows, drained by the writer
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -137,9 +145,26 @@ class Economy:
         # chain is the order of events, so the latest available record is the current one.
         return day + int(rng.integers(0, 3))
 
-    def _emit(self, rng: np.random.Generator, source: str, kind: str, firm: int, rid: str, day: int, body: dict[str, Any], seal_day: int | None = None) -> None:
+    def _emit(
+        self,
+        rng: np.random.Generator,
+        source: str,
+        kind: str,
+        firm: int,
+        rid: str,
+        day: int,
+        body: dict[str, Any],
+        seal_day: int | None = None,
+    ) -> None:
         event = timestamp(day, int(rng.integers(8 * 3600, 21 * 3600)))
-        record = {"record_id": rid, "source": source, "kind": kind, "firm_id": self.pop.ids[firm], "event_time": event, "body": body}
+        record = {
+            "record_id": rid,
+            "source": source,
+            "kind": kind,
+            "firm_id": self.pop.ids[firm],
+            "event_time": event,
+            "body": body,
+        }
         self.out.add(seal_day if seal_day is not None else self._seal_day(rng, day), event, record)
 
     def active_plans(self, t: int) -> list[FraudPlan]:
@@ -155,10 +180,23 @@ class Economy:
         self._trade(t)
         self._assets(t)
         period = month_start(self.cfg, t).strftime("%Y-%m")
-        self.firm_month.extend(
-            (fid, period, round(float(h), 4), int(fm == t), int(fm >= 0))
+        self.firm_month = [
+            {
+                "firm_id": fid,
+                "month": period,
+                "health": round(float(h), 4),
+                "flight_started": bool(fm == t),
+                "in_flight": bool(fm >= 0),
+            }
             for fid, h, fm in zip(self.pop.ids, self.h, self.flight_month, strict=True)
-        )
+        ]
+        horizon = month_days(self.cfg, t)[1] - 120
+        for firm in list(self.invoices):
+            kept = [inv for inv in self.invoices[firm] if inv.issued_day > horizon]
+            if kept:
+                self.invoices[firm] = kept
+            else:
+                del self.invoices[firm]
 
     def _health(self, t: int) -> None:
         cfg, pop = self.cfg, self.pop
@@ -178,7 +216,9 @@ class Economy:
         first, _ = month_days(cfg, t)
         period = day_str(first)[:7]
         n = pop.size_count
-        true_hc = np.maximum(1, np.round(pop.base_headcount * np.exp(0.35 * (self.h - pop.mu) + rng.normal(0, 0.03, n))))
+        true_hc = np.maximum(
+            1, np.round(pop.base_headcount * np.exp(0.35 * (self.h - pop.mu) + rng.normal(0, 0.03, n)))
+        )
         gone = (self.flight_month >= 0) & (self.flight_month < t)
         true_hc[gone] = np.maximum(0, np.round(true_hc[gone] * 0.25))
         si_hc = true_hc.copy()
@@ -189,7 +229,10 @@ class Economy:
         hf_hc = np.maximum(0, true_hc - pop.hf_unenrolled + hf_noise)
         wage = pop.wage_per_head_fen * (1 + rng.normal(0, 0.02, n))
         arrears_p = np.where(self.flight_month >= 0, 0.8, _sigmoid(-3.4 - 2.2 * self.h))
-        for source, heads, rate, stream in (("social_insurance", si_hc, SI_RATE, 0), ("housing_fund", hf_hc, HF_RATE, 1)):
+        for source, heads, rate, stream in (
+            ("social_insurance", si_hc, SI_RATE, 0),
+            ("housing_fund", hf_hc, HF_RATE, 1),
+        ):
             arrears = rng.random(n) < arrears_p
             partial = rng.uniform(0, 0.6, n)
             seal_lag = np.where(rng.random(n) < cfg.long_seal_lag_prob, rng.integers(20, 90, n), 0)
@@ -197,11 +240,26 @@ class Economy:
                 if heads[i] == 0 and gone[i]:
                     continue  # a firm with nobody left files nothing
                 base = int(heads[i] * wage[i])
-                due = int(round(base * rate))
+                due = round(base * rate)
                 paid = int(due * partial[i]) if arrears[i] else due
-                body = {"period": period, "headcount": int(heads[i]), "wage_base_fen": base, "due_fen": due, "paid_fen": paid}
+                body = {
+                    "period": period,
+                    "headcount": int(heads[i]),
+                    "wage_base_fen": base,
+                    "due_fen": due,
+                    "paid_fen": paid,
+                }
                 prefix = "si" if stream == 0 else "hf"
-                self._emit(rng, source, "contribution", i, f"{prefix}-{period}-{pop.ids[i]}", first + 14, body, seal_day=first + 19 + int(seal_lag[i]))
+                self._emit(
+                    rng,
+                    source,
+                    "contribution",
+                    i,
+                    f"{prefix}-{period}-{pop.ids[i]}",
+                    first + 14,
+                    body,
+                    seal_day=first + 19 + int(seal_lag[i]),
+                )
 
     def _trade(self, t: int) -> None:
         cfg, pop = self.cfg, self.pop
@@ -230,7 +288,18 @@ class Economy:
             no = f"{yyyymm}{k:07d}"
             amount = int(amounts[k])
             paid_day = None if unpaid[k] else int(issue_day[k] + delay[k])
-            self._sale(rng, no, s, b, amount, int(order_day[k]), int(issue_day[k]), int(ship_day[k]), None if lost[k] else int(deliver[k]), paid_day)
+            self._sale(
+                rng,
+                no,
+                s,
+                b,
+                amount,
+                int(order_day[k]),
+                int(issue_day[k]),
+                int(ship_day[k]),
+                None if lost[k] else int(deliver[k]),
+                paid_day,
+            )
         for j, plan in enumerate(p for p in self.active_plans(t) if p.fake_trade):
             self._fake_invoices(rng, plan, t, j, first, last, yyyymm)
         for r, members in enumerate(pop.rings):
@@ -243,25 +312,92 @@ class Economy:
                     self._sale(rng, no, s, b, amount, day + j, day + j, day + j + 1, day + j + 3, day + j + 5)
                     self.ring_invoices[r].append(f"INV{no}")
 
-    def _sale(self, rng: np.random.Generator, no: str, s: int, b: int, amount: int, order_day: int, issue_day: int, ship_day: int, deliver_day: int | None, paid_day: int | None) -> None:
+    def _sale(
+        self,
+        rng: np.random.Generator,
+        no: str,
+        s: int,
+        b: int,
+        amount: int,
+        order_day: int,
+        issue_day: int,
+        ship_day: int,
+        deliver_day: int | None,
+        paid_day: int | None,
+    ) -> None:
         ids = self.pop.ids
-        self._emit(rng, "supply_chain", "order", b, f"sc-order-{no}", order_day, {
-            "order_no": f"PO{no}", "counterparty_id": ids[s], "direction": "purchase", "amount_fen": amount, "ordered_on": day_str(order_day)})
-        self._emit(rng, "supply_chain", "invoice", s, f"sc-invoice-{no}", issue_day, {
-            "invoice_no": f"INV{no}", "order_no": f"PO{no}", "counterparty_id": ids[b], "direction": "sale",
-            "amount_fen": amount, "tax_fen": int(amount * VAT), "issued_on": day_str(issue_day)})
+        self._emit(
+            rng,
+            "supply_chain",
+            "order",
+            b,
+            f"sc-order-{no}",
+            order_day,
+            {
+                "order_no": f"PO{no}",
+                "counterparty_id": ids[s],
+                "direction": "purchase",
+                "amount_fen": amount,
+                "ordered_on": day_str(order_day),
+            },
+        )
+        self._emit(
+            rng,
+            "supply_chain",
+            "invoice",
+            s,
+            f"sc-invoice-{no}",
+            issue_day,
+            {
+                "invoice_no": f"INV{no}",
+                "order_no": f"PO{no}",
+                "counterparty_id": ids[b],
+                "direction": "sale",
+                "amount_fen": amount,
+                "tax_fen": int(amount * VAT),
+                "issued_on": day_str(issue_day),
+            },
+        )
         event = deliver_day if deliver_day is not None else ship_day
-        self._emit(rng, "supply_chain", "logistics", s, f"sc-waybill-{no}", event, {
-            "waybill_no": f"WB{no}", "invoice_no": f"INV{no}", "counterparty_id": ids[b], "direction": "sale",
-            "shipped_on": day_str(ship_day), "delivered_on": None if deliver_day is None else day_str(deliver_day),
-            "weight_kg": max(1, amount // 2_000)})
+        self._emit(
+            rng,
+            "supply_chain",
+            "logistics",
+            s,
+            f"sc-waybill-{no}",
+            event,
+            {
+                "waybill_no": f"WB{no}",
+                "invoice_no": f"INV{no}",
+                "counterparty_id": ids[b],
+                "direction": "sale",
+                "shipped_on": day_str(ship_day),
+                "delivered_on": None if deliver_day is None else day_str(deliver_day),
+                "weight_kg": max(1, amount // 2_000),
+            },
+        )
         if paid_day is not None:
-            self._emit(rng, "supply_chain", "payment", b, f"sc-payment-{no}", paid_day, {
-                "payment_no": f"PAY{no}", "invoice_no": f"INV{no}", "counterparty_id": ids[s], "direction": "purchase",
-                "amount_fen": amount + int(amount * VAT), "paid_on": day_str(paid_day)})
+            self._emit(
+                rng,
+                "supply_chain",
+                "payment",
+                b,
+                f"sc-payment-{no}",
+                paid_day,
+                {
+                    "payment_no": f"PAY{no}",
+                    "invoice_no": f"INV{no}",
+                    "counterparty_id": ids[s],
+                    "direction": "purchase",
+                    "amount_fen": amount + int(amount * VAT),
+                    "paid_on": day_str(paid_day),
+                },
+            )
         self.invoices[s].append(Invoice(f"INV{no}", issue_day, amount, paid_day, True))
 
-    def _fake_invoices(self, rng: np.random.Generator, plan: FraudPlan, t: int, j: int, first: int, last: int, yyyymm: str) -> None:
+    def _fake_invoices(
+        self, rng: np.random.Generator, plan: FraudPlan, t: int, j: int, first: int, last: int, yyyymm: str
+    ) -> None:
         ids = self.pop.ids
         buyers = rng.choice(self.pop.size_count, 3, replace=False)
         numbers = []
@@ -270,13 +406,34 @@ class Economy:
             no = f"{yyyymm}F{j:04d}{k}"
             day = int(rng.integers(first, last + 1))
             amount = int(rng.integers(5, 40)) * 10_000_000  # round: whole 100,000 yuan
-            self._emit(rng, "supply_chain", "invoice", plan.firm, f"sc-invoice-{no}", day, {
-                "invoice_no": f"INV{no}", "order_no": f"PO{no}", "counterparty_id": ids[b], "direction": "sale",
-                "amount_fen": amount, "tax_fen": int(amount * VAT), "issued_on": day_str(day)})
+            self._emit(
+                rng,
+                "supply_chain",
+                "invoice",
+                plan.firm,
+                f"sc-invoice-{no}",
+                day,
+                {
+                    "invoice_no": f"INV{no}",
+                    "order_no": f"PO{no}",
+                    "counterparty_id": ids[b],
+                    "direction": "sale",
+                    "amount_fen": amount,
+                    "tax_fen": int(amount * VAT),
+                    "issued_on": day_str(day),
+                },
+            )
             self.invoices[plan.firm].append(Invoice(f"INV{no}", day, amount, None, False))
             numbers.append(f"INV{no}")
-        self.truth.append({"kind": "fake_trade", "firm_ids": [ids[plan.firm]], "refs": numbers,
-                           "start_on": day_str(first), "end_on": day_str(last)})
+        self.truth.append(
+            {
+                "kind": "fake_trade",
+                "firm_ids": [ids[plan.firm]],
+                "refs": numbers,
+                "start_on": day_str(first),
+                "end_on": day_str(last),
+            }
+        )
 
     def _assets(self, t: int) -> None:
         cfg, pop = self.cfg, self.pop
@@ -290,7 +447,9 @@ class Economy:
             if rec.status == "issued" and u < 0.10:
                 self.receipt_event(rng, no, "released", None, int(rng.integers(first, last + 1)))
             elif rec.status == "issued" and u < 0.14:
-                self.receipt_event(rng, no, "pledged", str(rng.choice(cfg.other_banks)), int(rng.integers(first, last + 1)))
+                self.receipt_event(
+                    rng, no, "pledged", str(rng.choice(cfg.other_banks)), int(rng.integers(first, last + 1))
+                )
             elif rec.status == "pledged" and rec.pledgee != cfg.bank_name and u < 0.10:
                 self.receipt_event(rng, no, "issued", None, int(rng.integers(first, last + 1)))
         for k, firm in enumerate(np.flatnonzero(pop.has_warehouse & (self.flight_month < 0))):
@@ -301,19 +460,39 @@ class Economy:
     def new_receipt(self, rng: np.random.Generator, firm: int, no: str, day: int) -> None:
         """Issue a warehouse receipt for goods a firm stores."""
         goods, unit = GOODS[INDUSTRIES[self.pop.industry[firm]]]
-        body = {"receipt_no": no, "warehouse_id": f"WH-{self.pop.region[firm]:02d}-{int(rng.integers(1, 9))}",
-                "goods": goods, "quantity": int(rng.integers(20, 800)), "unit": unit,
-                "unit_value_fen": int(rng.integers(2_000, 60_000)) * 100, "status": "issued", "pledgee": None}  # fmt: skip
+        body = {
+            "receipt_no": no,
+            "warehouse_id": f"WH-{self.pop.region[firm]:02d}-{int(rng.integers(1, 9))}",
+            "goods": goods,
+            "quantity": int(rng.integers(20, 800)),
+            "unit": unit,
+            "unit_value_fen": int(rng.integers(2_000, 60_000)) * 100,
+            "status": "issued",
+            "pledgee": None,
+        }
         self.receipts[no] = Receipt(firm, "issued", None, body)
-        self._emit(rng, "supply_chain", "warehouse_receipt", firm, f"sc-receipt-{no}-0", day, body, self._short_seal(rng, day))
+        self._emit(
+            rng,
+            "supply_chain",
+            "warehouse_receipt",
+            firm,
+            f"sc-receipt-{no}-0",
+            day,
+            body,
+            self._short_seal(rng, day),
+        )
 
-    def receipt_event(self, rng: np.random.Generator, no: str, status: str, pledgee: str | None, day: int) -> None:
+    def receipt_event(
+        self, rng: np.random.Generator, no: str, status: str, pledgee: str | None, day: int
+    ) -> None:
         """A new state of receipt ``no`` (pledged, pledge released, or goods released)."""
         rec = self.receipts[no]
         rec.status, rec.pledgee, rec.events = status, pledgee, rec.events + 1
         rec.body = {**rec.body, "status": status, "pledgee": pledgee}
         rid = f"sc-receipt-{no}-{rec.events}"
-        self._emit(rng, "supply_chain", "warehouse_receipt", rec.firm, rid, day, rec.body, self._short_seal(rng, day))
+        self._emit(
+            rng, "supply_chain", "warehouse_receipt", rec.firm, rid, day, rec.body, self._short_seal(rng, day)
+        )
         if status == "released":
             del self.receipts[no]
 
@@ -330,16 +509,22 @@ class Economy:
                 while end <= first + 30:
                     end += 365 * 3
                 self._lease(rng, i, start, end, "active", first)
-        for i in np.flatnonzero((self.flight_month == t) & (self.lease_end > 0)):
+        for firm in np.flatnonzero((self.flight_month == t) & (self.lease_end > 0)).tolist():
             day = int(rng.integers(first, last + 1))
-            lease = self.lease_no[i]
-            self._lease(rng, int(i), None, day, "terminated", day)
-            self.lease_end[i] = 0
-            self.truth.append({"kind": "empty_premises", "firm_ids": [pop.ids[i]], "refs": [lease],
-                               "start_on": day_str(day), "end_on": day_str(last)})  # fmt: skip
+            lease = self.lease_no[firm]
+            self._lease(rng, firm, None, day, "terminated", day)
+            self.lease_end[firm] = 0
+            self.truth.append(
+                {
+                    "kind": "empty_premises",
+                    "firm_ids": [pop.ids[firm]],
+                    "refs": [lease],
+                    "start_on": day_str(day),
+                    "end_on": day_str(last),
+                }
+            )
         due = np.flatnonzero((self.lease_end > 0) & (self.lease_end - 60 <= last) & (self.flight_month < 0))
-        for i in due:
-            i = int(i)
+        for i in due.tolist():
             if rng.random() < 0.9:
                 day = max(first, int(self.lease_end[i]) - 45)
                 self._lease(rng, i, None, int(self.lease_end[i]) + 365 * 3, "active", day)
@@ -350,13 +535,20 @@ class Economy:
                 self.lease_no[i] = f"LS{i:07d}{chr(65 + int(self.lease_seq[i]) % 26)}"
                 self._lease(rng, i, end, end + 365 * 3, "active", end)
 
-    def _lease(self, rng: np.random.Generator, i: int, start: int | None, end: int, status: str, day: int) -> None:
+    def _lease(
+        self, rng: np.random.Generator, i: int, start: int | None, end: int, status: str, day: int
+    ) -> None:
         if start is None:
             start = int(self.lease_start[i])
         self.lease_start[i] = start
-        body = {"lease_no": self.lease_no[i], "premises": f"Unit {i % 97 + 1}, Industrial Park {self.pop.region[i] + 1}",
-                "monthly_rent_fen": int(self.pop.base_headcount[i]) * 60_000, "start_on": day_str(start),
-                "end_on": day_str(end), "status": status}  # fmt: skip
+        body = {
+            "lease_no": self.lease_no[i],
+            "premises": f"Unit {i % 97 + 1}, Industrial Park {self.pop.region[i] + 1}",
+            "monthly_rent_fen": int(self.pop.base_headcount[i]) * 60_000,
+            "start_on": day_str(start),
+            "end_on": day_str(end),
+            "status": status,
+        }
         self.lease_end[i] = end if status == "active" else 0
         self.lease_events[i] += 1
         rid = f"sc-lease-{self.lease_no[i]}-{int(self.lease_events[i])}"

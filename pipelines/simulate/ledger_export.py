@@ -27,12 +27,18 @@ class Consortium:
         self.cfg = cfg
         not_before = f"{cfg.start.year - 1}-01-01T00:00:00Z"
         signers = [
-            KeyGrant(SigningKey.from_seed(f"node-{i}-{cfg.start.year}", alg, _key_seed(cfg, f"node-{i}")), f"node-{i}", not_before)
+            KeyGrant(
+                SigningKey.from_seed(f"node-{i}-{cfg.start.year}", alg, _key_seed(cfg, f"node-{i}")),
+                f"node-{i}",
+                not_before,
+            )
             for i, alg in enumerate(NODE_ALGS)
         ]
         self.chain = Chain(cfg.chain_id, cfg.hash_alg, signers)
         self.exporters = {
-            src: KeyGrant(SigningKey.from_seed(f"{src}-exporter", "ed25519", _key_seed(cfg, src)), src, not_before)
+            src: KeyGrant(
+                SigningKey.from_seed(f"{src}-exporter", "ed25519", _key_seed(cfg, src)), src, not_before
+            )
             for src in SOURCES
         }
 
@@ -57,10 +63,15 @@ class Consortium:
             entries = [(b, i) for b in blocks for i in range(len(b.leaves))]
             date = day_str(day)
             files = bundle_files(
-                chain=self.chain, source=source, entries=entries, first_height=blocks[0].height,
-                last_height=blocks[-1].height, exporter=self.exporters[source].key,
-                bundle_id=f"{source}-{date}", exported_at=f"{date}T23:30:00Z",
-            )  # fmt: skip
+                chain=self.chain,
+                source=source,
+                entries=entries,
+                first_height=blocks[0].height,
+                last_height=blocks[-1].height,
+                exporter=self.exporters[source].key,
+                bundle_id=f"{source}-{date}",
+                exported_at=f"{date}T23:30:00Z",
+            )
             write_files(landing / source / date, files)
             counts[source] = len(mine)
         return counts

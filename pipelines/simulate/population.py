@@ -70,7 +70,9 @@ def build_population(cfg: WorldConfig) -> Population:
     industry = rng.integers(0, len(INDUSTRIES), n)
     region = rng.integers(0, len(REGIONS), n)
     size = rng.choice(3, n, p=[0.55, 0.35, 0.10])
-    base_headcount = np.round(np.exp(rng.normal(0, 0.35, n) + np.array([1.7, 3.0, 4.3])[size])).astype(int) + 1
+    base_headcount = (
+        np.round(np.exp(rng.normal(0, 0.35, n) + np.array([1.7, 3.0, 4.3])[size])).astype(int) + 1
+    )
     sale_amount = np.exp(rng.normal(np.log(60_000_00) + 0.8 * size, 0.6))  # fen; about 60k yuan
     mu = rng.normal(0.35, 0.75, n)
     k = min(cfg.customers_per_firm, n - 1)
@@ -86,7 +88,10 @@ def build_population(cfg: WorldConfig) -> Population:
     hf_unenrolled = np.where(rng.random(n) < 0.12, rng.integers(1, 4, n), 0)
     has_warehouse = rng.random(n) < np.array([0.25, 0.4, 0.6])[industry % 3]
     years = rng.integers(2, 20, n)
-    registered = [f"{cfg.start.year - y}-{m:02d}-{d:02d}" for y, m, d in zip(years, rng.integers(1, 13, n), rng.integers(1, 29, n), strict=True)]
+    registered = [
+        f"{cfg.start.year - y}-{m:02d}-{d:02d}"
+        for y, m, d in zip(years, rng.integers(1, 13, n), rng.integers(1, 29, n), strict=True)
+    ]
     rings, starts, lengths = _rings(cfg, rng, region)
     return Population(
         ids=_uscc_ids(rng, region),
@@ -108,7 +113,9 @@ def build_population(cfg: WorldConfig) -> Population:
     )
 
 
-def _rings(cfg: WorldConfig, rng: np.random.Generator, region: np.ndarray) -> tuple[list[list[int]], list[int], list[int]]:
+def _rings(
+    cfg: WorldConfig, rng: np.random.Generator, region: np.ndarray
+) -> tuple[list[list[int]], list[int], list[int]]:
     """Groups of 3 or 4 related firms (same region) that will trade in a circle for a while."""
     count = int(rng.poisson(cfg.rings_per_1000_firms * cfg.firms / 1000))
     used: set[int] = set()
