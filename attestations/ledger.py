@@ -209,3 +209,19 @@ def trust_policy(chain: Chain, threshold: int, exporters: Sequence[KeyGrant] | N
     if exporters is not None:
         policy["exporters"] = [grant.policy_entry("source") for grant in exporters]
     return policy
+
+
+def resign_manifest(files: Mapping[str, bytes], exporter: SigningKey, **changes: Any) -> dict[str, bytes]:
+    """Recompute a bundle's manifest digests and record count from its files, apply
+    ``changes`` to the manifest, and sign it again: what an exporter does after editing a
+    bundle (honestly, or as the forger the tests and tampered copies play)."""
+    manifest = json.loads(files["manifest.json"])
+    lines = [seg for seg in files["records.jsonl"].split(b"\n") if seg]
+    manifest.update(
+        headers_sha256=sha256_hex(files["headers.jsonl"]),
+        records_sha256=sha256_hex(files["records.jsonl"]),
+        record_count=len(lines),
+    )
+    manifest.update(changes)
+    raw = manifest_bytes(manifest)
+    return {**files, "manifest.json": raw, "manifest.sig": sign_manifest(raw, exporter)}

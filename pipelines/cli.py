@@ -52,6 +52,38 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from pipelines.simulate import WorldConfig, simulate
+
+    try:
+        cfg = WorldConfig(firms=args.firms, months=args.months, seed=args.seed, hash_alg=args.hash_alg)
+    except ValueError as exc:
+        return _fail(str(exc))
+    report = None if args.quiet else (lambda line: print(line, flush=True))
+    summary = simulate(cfg, args.out, progress=report)
+    records = sum(summary.records.values())
+    planted = ", ".join(f"{k}={v}" for k, v in sorted(summary.planted.items())) or "none"
+    print(
+        f"world of {cfg.firms} firms x {cfg.months} months (seed {cfg.seed}) in {summary.seconds:.1f}s: "
+        f"{records:,} records in {summary.bundles} bundles, {summary.applications} loan applications, "
+        f"{summary.defaults} defaults; planted: {planted}; written to {args.out}"
+    )
+    return 0
+
+
+def cmd_tamper(args: argparse.Namespace) -> int:
+    from pipelines.simulate.tamper import tamper_bundle
+
+    if not (args.world / "world.json").is_file():
+        return _fail(f"{args.world} is not a simulated world (no world.json)")
+    try:
+        dest = tamper_bundle(args.bundle, args.dest, args.how, args.world)
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    print(f"tampered copy ({args.how}) written to {dest}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
@@ -69,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", required=True, type=Path, help="folder for checkpoints and outputs")
     p.add_argument("--json", action="store_true", help="print one JSON object per bundle")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("simulate", help="generate a simulated SME economy with signed ledger exports")
+    p.add_argument("--firms", type=int, default=2000)
+    p.add_argument("--months", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hash-alg", default="sha256", choices=["sha256", "sm3"])
+    p.add_argument(
+        "--out", type=Path, required=True, help="world folder (landing/, bank/, truth/, trust.json)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_simulate)
+
+    from pipelines.simulate.tamper import TAMPERS
+
+    p = sub.add_parser("tamper", help="write a tampered copy of a simulated bundle")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR")
+    p.add_argument("dest", type=Path, metavar="DEST_DIR")
+    p.add_argument("--how", required=True, choices=sorted(TAMPERS))
+    p.add_argument("--world", required=True, type=Path, help="the world the bundle belongs to")
+    p.set_defaults(func=cmd_tamper)
 
     p = sub.add_parser("healthcheck", help="check that the lake root accepts an atomic write")
     p.add_argument("--lake", help="lake URI (default: SMECREDIT_LAKE_URI)")

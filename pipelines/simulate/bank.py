@@ -187,7 +187,8 @@ class Bank:
                 continue
             if t > loan.start_month:
                 h = eco.h[loan.firm]
-                p_miss = 1 / (1 + np.exp(-(cfg.miss_intercept - cfg.miss_slope * h)))
+                intercept = cfg.roll_intercept if loan.dpd else cfg.miss_intercept
+                p_miss = 1 / (1 + np.exp(-(intercept - cfg.miss_slope * h)))
                 if eco.flight_month[loan.firm] >= 0:
                     p_miss = max(p_miss, 0.85)
                 if rng.random() < p_miss:

@@ -49,9 +49,10 @@ class WorldConfig:
     long_seal_lag_prob: float = 0.02  # records sealed weeks to months after the event
 
     # Loans (the bank's own books)
-    apply_per_firm_year: float = 0.12
-    miss_intercept: float = -4.1  # logit of missing a monthly instalment at health 0
+    apply_per_firm_year: float = 0.15
+    miss_intercept: float = -5.8  # logit of missing a monthly instalment at health 0
     miss_slope: float = 1.35  # per unit of health below 0
+    roll_intercept: float = -1.9  # logit of missing again once behind (delinquency is sticky)
     cure_prob: float = 0.35
 
     # Misbehaviour, as shares of applications (or of firms for rings and flight)

@@ -8,15 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attestations.dsse import HEADER_PAYLOAD_TYPE, SigningKey
-from attestations.hashing import sha256_hex
 from attestations.ledger import (
     Block,
     Chain,
     KeyGrant,
     bundle_files,
     jsonl,
-    manifest_bytes,
-    sign_manifest,
+    resign_manifest,
     trust_policy,
 )
 from attestations.policy import TrustPolicy
@@ -123,18 +121,8 @@ class Ledger:
 
 
 def resign(files: dict[str, bytes], exporter: SigningKey, **manifest_changes: Any) -> dict[str, bytes]:
-    """Recompute the manifest's digests and count for tampered files and sign it again,
-    as an exporter that is itself the forger would."""
-    manifest = json.loads(files["manifest.json"])
-    lines = [seg for seg in files["records.jsonl"].split(b"\n") if seg]
-    manifest.update(
-        headers_sha256=sha256_hex(files["headers.jsonl"]),
-        records_sha256=sha256_hex(files["records.jsonl"]),
-        record_count=len(lines),
-    )
-    manifest.update(manifest_changes)
-    raw = manifest_bytes(manifest)
-    return {**files, "manifest.json": raw, "manifest.sig": sign_manifest(raw, exporter)}
+    """Re-sign tampered files as an exporter that is itself the forger would."""
+    return resign_manifest(files, exporter, **manifest_changes)
 
 
 def edit_lines(data: bytes, edit: Any) -> bytes:
