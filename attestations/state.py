@@ -1,8 +1,10 @@
 """Verifier memory (spec section 8): trusted header hashes and verified records, per chain.
 
-``MemoryStore`` serves tests and one-off checks; ``SqliteStore`` persists across runs and
-keeps the verified records and the quarantine beside the checkpoints, committed in one
-transaction per bundle so that a crash never leaves records remembered but not written.
+``MemoryStore`` serves tests and one-off checks; ``SqliteStore`` persists across runs: the
+checkpoints, the id and leaf hash of every verified record, the latest quarantine of every
+bundle line and a log of runs, committed in one transaction per bundle. Callers that write
+the records themselves do so before committing (see ``pipelines.verify_cli``), so a crash
+never leaves a record remembered but not written.
 """
 
 from __future__ import annotations
@@ -52,9 +54,7 @@ CREATE TABLE IF NOT EXISTS trusted_header (
     sealed_at TEXT NOT NULL, PRIMARY KEY (chain_id, height));
 CREATE TABLE IF NOT EXISTS verified_record (
     chain_id TEXT NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
-    source TEXT NOT NULL, kind TEXT NOT NULL, firm_id TEXT NOT NULL, event_time TEXT NOT NULL,
-    height INTEGER NOT NULL, idx INTEGER NOT NULL, sealed_at TEXT NOT NULL,
-    bundle_id TEXT NOT NULL, bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL, leaf TEXT NOT NULL,
+    bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL,
     PRIMARY KEY (chain_id, record_id));
 CREATE TABLE IF NOT EXISTS quarantine (
     bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL, bundle_id TEXT NOT NULL,
@@ -74,6 +74,10 @@ class SqliteStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
+        # WAL with NORMAL sync stays consistent on a crash and may lose only the last
+        # bundle's commit on power loss, which the next run then re-verifies.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -116,26 +120,8 @@ class SqliteStore:
                 [(chain_id, h, digest, result.sealed_at[h]) for h, digest in result.trusted_headers.items()],
             )
             self._db.executemany(
-                "INSERT INTO verified_record VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        chain_id,
-                        r.record_id,
-                        r.leaf_hash,
-                        r.record["source"],
-                        r.record["kind"],
-                        r.record["firm_id"],
-                        r.record["event_time"],
-                        r.height,
-                        r.index,
-                        r.sealed_at,
-                        result.bundle_id,
-                        result.name,
-                        r.line_no,
-                        r.leaf,
-                    )
-                    for r in result.verified
-                ],
+                "INSERT INTO verified_record VALUES (?, ?, ?, ?, ?)",
+                [(chain_id, r.record_id, r.leaf_hash, result.name, r.line_no) for r in result.verified],
             )
             self._db.execute("DELETE FROM quarantine WHERE bundle_name = ?", (result.name,))
             self._db.executemany(
@@ -149,30 +135,6 @@ class SqliteStore:
                 "INSERT INTO bundle_run (bundle_name, bundle_id, summary) VALUES (?, ?, ?)",
                 (result.name, result.bundle_id, json.dumps(result.summary(), sort_keys=True)),
             )
-
-    def verified_rows(self, bundle_name: str) -> list[dict[str, Any]]:
-        """Every record first verified from ``bundle_name``, in line order."""
-        cur = self._db.execute(
-            "SELECT record_id, source, kind, firm_id, event_time, height, idx, sealed_at, "
-            "lower(hex(leaf_hash)), bundle_id, line_no, leaf FROM verified_record "
-            "WHERE bundle_name = ? ORDER BY line_no",
-            (bundle_name,),
-        )
-        cols = [
-            "record_id",
-            "source",
-            "kind",
-            "firm_id",
-            "event_time",
-            "height",
-            "index",
-            "sealed_at",
-            "leaf_hash",
-            "bundle_id",
-            "line_no",
-            "leaf",
-        ]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def quarantine_rows(self, bundle_name: str) -> list[dict[str, Any]]:
         """The latest quarantine of ``bundle_name``; ``raw`` as bytes."""

@@ -404,11 +404,13 @@ class Verifier:
 
     def verify(self, files: BundleFiles) -> BundleResult:
         """Verify one bundle, commit what it proved to the store, and return every line's outcome."""
-        result = self._evaluate(files)
+        result = self.evaluate(files)
         self.store.commit(self.policy.chain_id, result)
         return result
 
-    def _evaluate(self, files: BundleFiles) -> BundleResult:
+    def evaluate(self, files: BundleFiles) -> BundleResult:
+        """Every line's outcome against what the store remembers, without committing: a
+        caller that writes outputs first commits afterwards with ``store.commit``."""
         lines = split_lines(files.records) if files.records is not None else []
         manifest, problem = _manifest_problem(files, self.policy)
         bundle_id = manifest.get("bundle_id") if manifest is not None else None

@@ -12,7 +12,7 @@ import orjson
 
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
-from attestations.verifier import BundleFiles, BundleResult, Verifier
+from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
 
 STATE_DB = "ledger-state.sqlite"
 
@@ -30,29 +30,56 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _export(store: SqliteStore, state: Path, result: BundleResult) -> None:
-    """Rewrite the bundle's verified and quarantine files from the store (idempotent)."""
+def _row(result: BundleResult, r: VerifiedRecord) -> dict[str, Any]:
+    rec = r.record
+    return {
+        "record_id": r.record_id, "source": rec["source"], "kind": rec["kind"], "firm_id": rec["firm_id"],
+        "event_time": rec["event_time"], "height": r.height, "index": r.index, "sealed_at": r.sealed_at,
+        "leaf_hash": r.leaf_hash.hex(), "bundle_id": result.bundle_id, "line_no": r.line_no, "leaf": r.leaf,
+    }  # fmt: skip
+
+
+def write_outputs(state: Path, result: BundleResult) -> None:
+    """Write the bundle's verified and quarantine files; call before committing the result.
+
+    The verified file accumulates across runs (a record is verified once, by the first run
+    that proves it); the quarantine file holds the latest run's outcome of each line.
+    """
     name = _output_name(result)
-    _write_jsonl(state / "verified" / name, store.verified_rows(result.name))
+    verified = state / "verified" / name
+    if result.verified or not verified.exists():
+        new = {r.record_id for r in result.verified}
+        kept = []
+        if verified.exists():
+            kept = [
+                row
+                for row in map(orjson.loads, verified.read_bytes().splitlines())
+                if row["record_id"] not in new
+            ]
+        _write_jsonl(verified, kept + [_row(result, r) for r in result.verified])
     quarantine = [
-        {**row, "raw": row["raw"].decode("utf-8", "backslashreplace")}
-        for row in store.quarantine_rows(result.name)
-    ]
+        {"bundle_id": result.bundle_id, "line_no": q.line_no, "reason": q.reason, "detail": q.detail,
+         "raw": q.raw.decode("utf-8", "backslashreplace")}
+        for q in result.quarantined
+    ]  # fmt: skip
     _write_jsonl(state / "quarantine" / name, quarantine)
 
 
 def verify_bundles(bundles: Sequence[Path], policy: TrustPolicy, state: Path) -> list[BundleResult]:
     """Verify ``bundles`` in order against ``policy``, keeping memory and outputs in ``state``.
 
-    Outputs: ``state/ledger-state.sqlite`` (checkpoints, verified records, quarantine, run
-    log) and, per bundle, ``state/verified/*.jsonl`` and ``state/quarantine/*.jsonl``.
+    Outputs: ``state/ledger-state.sqlite`` (checkpoints, verified record ids, quarantine, run
+    log) and, per bundle, ``state/verified/*.jsonl`` and ``state/quarantine/*.jsonl``. Each
+    bundle's files are written before its result is committed: a crash in between leaves
+    files that the rerun rewrites identically, never a record remembered but not written.
     """
     results = []
     with SqliteStore(state / STATE_DB) as store:
         verifier = Verifier(policy, store)
         for bundle in bundles:
-            result = verifier.verify(BundleFiles.read_dir(bundle.resolve()))
-            _export(store, state, result)
+            result = verifier.evaluate(BundleFiles.read_dir(bundle.resolve()))
+            write_outputs(state, result)
+            store.commit(policy.chain_id, result)
             results.append(result)
     return results
 

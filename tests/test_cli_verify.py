@@ -101,3 +101,37 @@ def test_demo_runs(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-d
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "manifest_mismatch=240" in out and "240 duplicates" in out and "healthcheck" in out
+
+
+def test_a_crash_between_outputs_and_commit_loses_nothing(world, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from attestations.policy import TrustPolicy
+    from attestations.state import SqliteStore
+    from pipelines.verify_cli import verify_bundles
+
+    bundles, trust, _ = world
+    policy = TrustPolicy.load(trust)
+    real_commit = SqliteStore.commit
+
+    def crash(self, chain_id, result):  # type: ignore[no-untyped-def]
+        raise OSError("disk vanished")
+
+    monkeypatch.setattr(SqliteStore, "commit", crash)
+    with pytest.raises(OSError, match="disk vanished"):
+        verify_bundles(bundles[:1], policy, tmp_path)
+    monkeypatch.setattr(SqliteStore, "commit", real_commit)
+    results = verify_bundles(bundles, policy, tmp_path)
+    assert [len(r.verified) for r in results] == [10, 10]
+    rows = [
+        json.loads(line)
+        for p in (tmp_path / "verified").glob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    assert len(rows) == 20 and len({r["record_id"] for r in rows}) == 20
+    again = verify_bundles(bundles, policy, tmp_path)
+    assert [r.duplicates for r in again] == [10, 10]
+    rows = [
+        json.loads(line)
+        for p in (tmp_path / "verified").glob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    assert len(rows) == 20
