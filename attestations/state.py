@@ -84,6 +84,10 @@ class SqliteStore:
         """Close the database."""
         self._db.close()
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file, so that the file alone is complete."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def __enter__(self) -> SqliteStore:
         return self
 
@@ -135,6 +139,11 @@ class SqliteStore:
                 "INSERT INTO bundle_run (bundle_name, bundle_id, summary) VALUES (?, ?, ?)",
                 (result.name, result.bundle_id, json.dumps(result.summary(), sort_keys=True)),
             )
+
+    def bundle_runs(self) -> dict[str, dict[str, Any]]:
+        """The latest run summary of every bundle the store has seen, by bundle name."""
+        rows = self._db.execute("SELECT bundle_name, summary FROM bundle_run ORDER BY run")
+        return {name: json.loads(summary) for name, summary in rows}
 
     def quarantine_rows(self, bundle_name: str) -> list[dict[str, Any]]:
         """The latest quarantine of ``bundle_name``; ``raw`` as bytes."""

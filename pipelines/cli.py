@@ -40,6 +40,40 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    import json
+
+    from attestations.errors import PolicyError
+    from pipelines.config import Settings
+    from pipelines.ingest import IngestConfig, IngestError, ingest
+
+    settings = Settings.from_env()
+    cfg = IngestConfig(
+        settings.landing_uri, settings.lake_uri, settings.trust_policy, args.max_quality_failure_rate
+    )
+    try:
+        report = ingest(
+            cfg, sources=args.source or ("supply_chain", "social_insurance", "housing_fund"), limit=args.limit
+        )
+    except PolicyError as exc:
+        return _fail(str(exc))
+    except IngestError as exc:
+        return _fail(f"quality gate: {exc}", 1)
+    for row in report.rows:
+        keys = (
+            "bundle_id",
+            "lines",
+            "verified",
+            "duplicates",
+            "quarantined",
+            "quarantined_by_reason",
+            "validation",
+        )
+        print(json.dumps({k: row[k] for k in keys}))
+    print(f"ingested {len(report.rows)} bundles into {cfg.lake_uri}")
+    return 0
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
     from pipelines.lake import check_writable
@@ -101,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", required=True, type=Path, help="folder for checkpoints and outputs")
     p.add_argument("--json", action="store_true", help="print one JSON object per bundle")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("ingest", help="collect, verify, validate and land pending bundles (no scheduler)")
+    p.add_argument("--source", action="append", choices=["supply_chain", "social_insurance", "housing_fund"])
+    p.add_argument("--limit", type=int, default=None, help="at most this many bundles")
+    p.add_argument("--max-quality-failure-rate", type=float, default=0.05)
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("simulate", help="generate a simulated SME economy with signed ledger exports")
     p.add_argument("--firms", type=int, default=2000)

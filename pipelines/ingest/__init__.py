@@ -1,0 +1,337 @@
+"""Collect, verify, validate and land attested records: the ingest path, without a scheduler.
+
+The lake layout (``<lake>`` is a path or an fsspec URI)::
+
+    verified/<source>/<kind>/sealed_month=YYYY-MM/part-<bundle>.parquet   typed rows + attestation
+    quarantine/source=<source>/part-<bundle>.parquet                      every rejected line, raw
+    ingest_log/source=<source>/part-<bundle>.parquet                      one row per bundle
+    validation/<source>/<bundle>.json                                     the GX results
+    state/<chain_id>.sqlite                                               the verifier's memory
+
+The commit point is the upload of the verifier's state. Every file of a bundle is written
+(atomically, under a name derived from the bundle) before it, so a crash anywhere leads to
+a rerun that verifies the same lines again and rewrites the same files: no line is lost and
+no row is landed twice. A bundle whose state was committed is never ingested again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from attestations.errors import PolicyError
+from attestations.policy import TrustPolicy
+from attestations.state import SqliteStore
+from attestations.verifier import BUNDLE_FILES, BundleFiles, BundleResult, Verifier
+from pipelines.ingest.quality import QualityResult, validate
+from pipelines.lake import filesystem, write_atomic
+from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, record_schema
+
+
+class IngestError(Exception):
+    """A bundle could not be ingested; the message names it and the cause."""
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Where to read and write, and the quality gate."""
+
+    landing_uri: str
+    lake_uri: str
+    trust_policy: str
+    max_quality_failure_rate: float = 0.05
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did: a log row per bundle, and bundles held back by the gate."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)
+
+
+def bundle_key(result_or_id: str, uri: str) -> str:
+    """A file-name-safe, unique name for a bundle's output files."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", result_or_id)[:80] or "bundle"
+    return f"{safe}-{hashlib.sha256(uri.encode()).hexdigest()[:10]}"
+
+
+def list_bundles(landing_uri: str, source: str) -> list[str]:
+    """Every bundle folder of ``source`` in the landing zone (``<landing>/<source>/<date>/``)."""
+    fs, root = filesystem(landing_uri)
+    found = fs.glob(f"{root}/{source}/*/manifest.json") + fs.glob(f"{root}/{source}/*/records.jsonl")
+    folders = sorted({str(p).rsplit("/", 1)[0] for p in found})
+    protocol = landing_uri.split("://", 1)[0] + "://" if "://" in landing_uri else ""
+    return [f"{protocol}{f}" for f in folders]
+
+
+def read_bundle(uri: str) -> BundleFiles:
+    """The four files of a bundle; a missing or unreadable file is None (the verifier decides)."""
+    fs, root = filesystem(uri)
+
+    def cat(name: str) -> bytes | None:
+        try:
+            data: bytes = fs.cat_file(f"{root}/{name}")
+            return data
+        except (OSError, ValueError):
+            return None
+
+    manifest, sig, headers, records = (cat(name) for name in BUNDLE_FILES)
+    return BundleFiles(uri, manifest, sig, headers, records)
+
+
+def load_policy(uri: str) -> TrustPolicy:
+    """Read the trust policy from a path or URI.
+
+    Raises:
+        PolicyError: unreadable or unusable.
+    """
+    fs, path = filesystem(uri)
+    try:
+        data = fs.cat_file(path)
+    except (OSError, ValueError) as exc:
+        raise PolicyError(f"cannot read trust policy {uri}: {exc}") from None
+    return TrustPolicy.from_json(data)
+
+
+@contextmanager
+def lake_state(lake_uri: str, chain_id: str) -> Iterator[SqliteStore]:
+    """The verifier's state for ``chain_id``, fetched from the lake and put back on success.
+
+    Runs of one chain must not overlap (the DAG allows one active run); the state file is
+    replaced atomically, so a crashed run leaves the previous state in place.
+    """
+    fs, root = filesystem(lake_uri)
+    remote = f"{root}/state/{re.sub(r'[^A-Za-z0-9._-]+', '_', chain_id)}.sqlite"
+    with tempfile.TemporaryDirectory(prefix="smecredit-state-") as tmp:
+        local = Path(tmp) / "state.sqlite"
+        if fs.exists(remote):
+            fs.get_file(remote, str(local))
+        store = SqliteStore(local)
+        try:
+            yield store
+            store.checkpoint()
+        finally:
+            store.close()
+        write_atomic(f"{lake_uri.rstrip('/')}/state/{Path(remote).name}", local.read_bytes())
+
+
+def _ts(text: str) -> datetime:
+    # RFC 3339 with Z; a leap second is kept as the last microsecond of its minute.
+    text = text.replace(":60", ":59.999999") if text[17:19] == "60" else text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _kind_tables(result: BundleResult, skip: set[str]) -> dict[str, pa.Table]:
+    """Verified rows of each kind as typed tables (rows in ``skip`` left out)."""
+    columns: dict[str, dict[str, list[Any]]] = {}
+    for r in result.verified:
+        if r.record_id in skip:
+            continue
+        rec = r.record
+        kind = rec["kind"]
+        cols = columns.setdefault(kind, defaultdict(list))
+        cols["record_id"].append(r.record_id)
+        cols["firm_id"].append(rec["firm_id"])
+        cols["event_time"].append(_ts(rec["event_time"]))
+        cols["sealed_at"].append(_ts(r.sealed_at))
+        cols["chain_id"].append(result.chain_id)
+        cols["height"].append(r.height)
+        cols["index"].append(r.index)
+        cols["leaf_hash"].append(r.leaf_hash.hex())
+        cols["bundle_id"].append(result.bundle_id)
+        for col in BODY_COLUMNS[kind]:
+            value = rec["body"][col.name]
+            if value is not None and str(col.type) == "date32[day]":
+                value = date.fromisoformat(value)
+            cols[col.name].append(value)
+    return {kind: pa.table(dict(cols), schema=record_schema(kind)) for kind, cols in columns.items()}
+
+
+def _write_parquet(uri: str, table: pa.Table) -> None:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_atomic(uri, sink.getvalue().to_pybytes())
+
+
+def _land(cfg: IngestConfig, source: str, key: str, tables: dict[str, pa.Table]) -> None:
+    lake = cfg.lake_uri.rstrip("/")
+    for kind, table in tables.items():
+        months = pc.strftime(table["sealed_at"], format="%Y-%m")
+        for month in sorted(set(months.to_pylist())):
+            part = table.filter(pc.equal(months, month))
+            _write_parquet(f"{lake}/verified/{source}/{kind}/sealed_month={month}/part-{key}.parquet", part)
+
+
+def _quarantine_table(
+    result: BundleResult, uri: str, quality: dict[str, str], lines: dict[str, tuple[int, bytes]]
+) -> pa.Table:
+    rows = [
+        {
+            "bundle_id": result.bundle_id,
+            "bundle_uri": uri,
+            "line_no": q.line_no,
+            "reason": q.reason,
+            "detail": q.detail,
+            "raw": q.raw,
+        }
+        for q in result.quarantined
+    ]
+    for record_id, reason in quality.items():
+        line_no, raw = lines[record_id]
+        rows.append(
+            {
+                "bundle_id": result.bundle_id,
+                "bundle_uri": uri,
+                "line_no": line_no,
+                "reason": reason,
+                "detail": f"record {record_id} failed {reason[8:]}",
+                "raw": raw,
+            }
+        )
+    rows.sort(key=itemgetter("line_no"))
+    return pa.Table.from_pylist(rows, schema=QUARANTINE)
+
+
+def ingest_bundle(
+    cfg: IngestConfig, verifier: Verifier, uri: str
+) -> tuple[BundleResult, dict[str, Any], str | None]:
+    """Verify, validate and land one bundle; return its result, its log row and, when the
+    quality gate holds it back, why. Commits nothing: the caller commits the result."""
+    started = time.perf_counter()
+    files = read_bundle(uri)
+    result = verifier.evaluate(files)
+    verified_at = time.perf_counter()
+    source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
+    source = source if source in SOURCES else "unknown"
+    key = bundle_key(result.bundle_id, uri)
+    tables = _kind_tables(result, set())
+    quality = QualityResult()
+    reports: dict[str, Any] = {}
+    for kind, table in tables.items():
+        checked = validate(table.to_pandas(), kind)
+        quality.failed.update(checked.failed)
+        reports[kind] = checked.report
+    validated_at = time.perf_counter()
+    raw_lines = {
+        r.record_id: (r.line_no, _raw_line(files, r.line_no))
+        for r in result.verified
+        if r.record_id in quality.failed
+    }
+    lake = cfg.lake_uri.rstrip("/")
+    write_atomic(
+        f"{lake}/validation/{source}/{key}.json", json.dumps(reports, default=str, sort_keys=True).encode()
+    )
+    if quality.failed:
+        tables = _kind_tables(result, set(quality.failed))
+    _land(cfg, source, key, tables)
+    quarantine = _quarantine_table(result, uri, quality.failed, raw_lines)
+    _write_parquet(f"{lake}/quarantine/source={source}/part-{key}.parquet", quarantine)
+    counts: dict[str, int] = {}
+    for reason in quarantine["reason"].to_pylist():
+        counts[reason] = counts.get(reason, 0) + 1
+    landed = len(result.verified) - len(quality.failed)
+    if result.lines != landed + result.duplicates + sum(counts.values()):
+        raise IngestError(f"bundle {uri}: counts do not add up; refusing to land it")
+    row: dict[str, Any] = {
+        "bundle_id": result.bundle_id,
+        "bundle_uri": uri,
+        "chain_id": result.chain_id or "",
+        "lines": result.lines,
+        "verified": landed,
+        "duplicates": result.duplicates,
+        "quarantined": sum(counts.values()),
+        "quarantined_by_reason": json.dumps(counts, sort_keys=True),
+        "validation": "failed_rows" if quality.failed else ("passed" if tables else "skipped"),
+        "verify_seconds": verified_at - started,
+        "validate_seconds": validated_at - verified_at,
+        "land_seconds": time.perf_counter() - validated_at,
+        "ingested_at": datetime.now(UTC),
+    }
+    _write_parquet(
+        f"{lake}/ingest_log/source={source}/part-{key}.parquet",
+        pa.Table.from_pylist([row], schema=INGEST_LOG),
+    )
+    held = None
+    if result.verified and len(quality.failed) / len(result.verified) > cfg.max_quality_failure_rate:
+        worst = max(set(quality.failed.values()), key=list(quality.failed.values()).count)
+        worst_count = list(quality.failed.values()).count(worst)
+        failed, verified = len(quality.failed), len(result.verified)
+        held = (
+            f"bundle {result.bundle_id} ({uri}): {failed} of {verified} verified rows "
+            f"failed quality, most often {worst} ({worst_count} rows)"
+        )
+    return result, row, held
+
+
+def _raw_line(files: BundleFiles, line_no: int) -> bytes:
+    assert files.records is not None
+    return files.records.split(b"\n")[line_no - 1]
+
+
+def _first_height(uri: str) -> tuple[float, str]:
+    fs, root = filesystem(uri)
+    try:
+        manifest = orjson.loads(fs.cat_file(f"{root}/manifest.json"))
+        return float(manifest["first_height"]), uri
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return float("inf"), uri  # the verifier will say what is wrong with it
+
+
+def pending(cfg: IngestConfig, store: SqliteStore, sources: Sequence[str] = SOURCES) -> list[str]:
+    """Bundles not yet ingested, in height order (a bundle with no readable manifest last)."""
+    done = store.bundle_runs()
+    todo = [uri for source in sources for uri in list_bundles(cfg.landing_uri, source) if uri not in done]
+    return [uri for _, uri in sorted(map(_first_height, todo))]
+
+
+def ingest(cfg: IngestConfig, sources: Sequence[str] = SOURCES, limit: int | None = None) -> IngestReport:
+    """Ingest the pending bundles of ``sources`` (at most ``limit``), in height order.
+
+    Raises:
+        PolicyError: the trust policy is unusable (nothing is read).
+        IngestError: bundles were held back by the quality gate; everything else was
+            ingested and committed first, and their quarantine and log rows are written.
+    """
+    policy = load_policy(cfg.trust_policy)
+    report = IngestReport()
+    with lake_state(cfg.lake_uri, policy.chain_id) as store:
+        verifier = Verifier(policy, store)
+        for uri in pending(cfg, store, sources)[:limit]:
+            result, row, held = ingest_bundle(cfg, verifier, uri)
+            report.rows.append(row)
+            if held is None:
+                store.commit(policy.chain_id, result)
+            else:
+                report.held_back.append(held)
+    if report.held_back:
+        raise IngestError("; ".join(report.held_back))
+    return report
+
+
+__all__ = [
+    "KINDS",
+    "IngestConfig",
+    "IngestError",
+    "IngestReport",
+    "ingest",
+    "ingest_bundle",
+    "list_bundles",
+    "pending",
+]

@@ -1,0 +1,107 @@
+"""Data-quality suites (Great Expectations 1.x), derived from ``pipelines.schemas``.
+
+GX is imported lazily: its import costs seconds and DAG files must parse fast. Every
+expectation names the rows it rejects by ``record_id``, so failing rows go to the
+quarantine with the reason ``quality:<expectation>`` and the others land.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from pipelines.schemas import BODY_COLUMNS
+
+USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def _gx() -> Any:
+    # Imported on first use (it takes seconds), and typed loosely: suites are built from data.
+    return importlib.import_module("great_expectations")
+
+
+@dataclass
+class QualityResult:
+    """Rows that failed (record id -> first failing expectation) and the GX result as JSON."""
+
+    failed: dict[str, str] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _expectations(kind: str) -> list[Any]:
+    exp = _gx().expectations
+    out: list[Any] = [
+        exp.ExpectColumnValuesToNotBeNull(column=c) for c in ("record_id", "firm_id", "sealed_at")
+    ]
+    out.append(exp.ExpectColumnValuesToMatchRegex(column="firm_id", regex=USCC_PATTERN))
+    for col in BODY_COLUMNS[kind]:
+        if not col.nullable:
+            out.append(exp.ExpectColumnValuesToNotBeNull(column=col.name))
+        if col.non_negative:
+            out.append(exp.ExpectColumnValuesToBeBetween(column=col.name, min_value=0))
+        if col.allowed:
+            out.append(exp.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.allowed)))
+        if col.uscc:
+            out.append(exp.ExpectColumnValuesToMatchRegex(column=col.name, regex=USCC_PATTERN))
+        if str(col.type) == "date32[day]":
+            out.append(
+                exp.ExpectColumnValuesToBeBetween(column=col.name, min_value=EARLIEST, max_value=LATEST)
+            )
+    pair = exp.ExpectColumnPairValuesAToBeGreaterThanB
+    if kind == "contribution":
+        out.append(exp.ExpectColumnValuesToMatchRegex(column="period", regex=PERIOD_PATTERN))
+        out.append(pair(column_A="due_fen", column_B="paid_fen", or_equal=True))
+        out.append(pair(column_A="wage_base_fen", column_B="due_fen", or_equal=True))
+    if kind == "invoice":
+        out.append(pair(column_A="amount_fen", column_B="tax_fen", or_equal=True))
+    if kind == "logistics":
+        out.append(
+            pair(
+                column_A="delivered_on",
+                column_B="shipped_on",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            )
+        )
+    if kind == "lease":
+        out.append(pair(column_A="end_on", column_B="start_on", or_equal=True))
+    return out
+
+
+@cache
+def _batch_definition(kind: str) -> tuple[Any, Any]:
+    gx = _gx()
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    config = importlib.import_module("great_expectations.data_context.types.base").ProgressBarsConfig
+    context.variables.progress_bars = config(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas(f"lake_{kind}").add_dataframe_asset(kind)
+    suite = gx.ExpectationSuite(name=f"verified_{kind}", expectations=_expectations(kind))
+    return asset.add_batch_definition_whole_dataframe("bundle"), suite
+
+
+def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
+    """Run the suite of ``kind`` on one bundle's verified rows of that kind."""
+    if frame.empty:
+        return QualityResult(report={"success": True, "skipped": "no rows"})
+    definition, suite = _batch_definition(kind)
+    batch = definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(
+        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["record_id"]}
+    )
+    out = QualityResult(report=result.to_json_dict())
+    for r in result.results:
+        if r.success:
+            continue
+        name = r.expectation_config.type
+        for row in r.result.get("unexpected_index_list") or []:
+            out.failed.setdefault(str(row["record_id"]), f"quality:{name}")
+    return out
