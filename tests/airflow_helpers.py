@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
+def without_deadline(dag: Any) -> Any:
+    """``dag`` made runnable by ``dag.test()``: Airflow 3.3.2 looks a run's deadline alerts up
+    by database id, which only the scheduler's DAG sync assigns, so ``dag.test()`` of a DAG
+    with a deadline fails at the end of the run. The deadline is tested on its own."""
+    dag.deadline = None
+    return dag
+
+
 def run_dag(dag: Any, **kwargs: Any) -> Any:
     """Run ``dag`` with ``dag.test()`` and assert the run succeeded; return the run."""
-    run = dag.test(**kwargs)
+    run = without_deadline(dag).test(**kwargs)
     assert run is not None, f"dag.test() of {dag.dag_id} returned no run"
     failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
     assert run.state == "success", f"{dag.dag_id} ended {run.state}; tasks not successful: {failed}"

@@ -111,7 +111,7 @@ def load_policy(uri: str) -> TrustPolicy:
 
 
 @contextmanager
-def lake_state(lake_uri: str, chain_id: str) -> Iterator[SqliteStore]:
+def lake_state(lake_uri: str, chain_id: str, commit: bool = True) -> Iterator[SqliteStore]:
     """The verifier's state for ``chain_id``, fetched from the lake and put back on success.
 
     Runs of one chain must not overlap (the DAG allows one active run); the state file is
@@ -129,6 +129,8 @@ def lake_state(lake_uri: str, chain_id: str) -> Iterator[SqliteStore]:
             store.checkpoint()
         finally:
             store.close()
+        if not commit:
+            return
         write_atomic(f"{lake_uri.rstrip('/')}/state/{Path(remote).name}", local.read_bytes())
 
 
@@ -313,17 +315,39 @@ def _first_height(uri: str) -> tuple[float, str]:
         return float("inf"), uri  # the verifier will say what is wrong with it
 
 
+def in_height_order(uris: Sequence[str]) -> list[str]:
+    """Bundles ordered by their first height (a bundle with no readable manifest last)."""
+    return [uri for _, uri in sorted(map(_first_height, uris))]
+
+
 def pending(cfg: IngestConfig, store: SqliteStore, sources: Sequence[str] = SOURCES) -> list[str]:
-    """Bundles not yet ingested, in height order (a bundle with no readable manifest last)."""
+    """Bundles not yet ingested, in height order."""
     done = store.bundle_runs()
-    todo = [uri for source in sources for uri in list_bundles(cfg.landing_uri, source) if uri not in done]
-    return [uri for _, uri in sorted(map(_first_height, todo))]
+    return in_height_order([u for s in sources for u in list_bundles(cfg.landing_uri, s) if u not in done])
+
+
+def pending_bundles(cfg: IngestConfig, sources: Sequence[str] = SOURCES) -> list[str]:
+    """Bundles of ``sources`` not yet ingested, without changing the lake (for collect tasks)."""
+    policy = load_policy(cfg.trust_policy)
+    with lake_state(cfg.lake_uri, policy.chain_id, commit=False) as store:
+        return pending(cfg, store, sources)
+
+
+def plan_batches(uris: Sequence[str], batch_size: int) -> list[list[str]]:
+    """Split bundles, in height order, into batches of at most ``batch_size``."""
+    ordered = in_height_order(sorted(set(uris)))
+    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
 def ingest(
-    cfg: IngestConfig, sources: Sequence[str] = SOURCES, limit: int | None = None, batch_size: int = 200
+    cfg: IngestConfig,
+    sources: Sequence[str] = SOURCES,
+    limit: int | None = None,
+    batch_size: int = 200,
+    uris: Sequence[str] | None = None,
 ) -> IngestReport:
-    """Ingest the pending bundles of ``sources`` (at most ``limit``), in height order.
+    """Ingest the pending bundles of ``sources`` (at most ``limit``), in height order; or,
+    given ``uris``, those of them not ingested yet (a retried task redoes nothing).
 
     Bundles are verified one after another (each sees what the previous ones proved), then
     validated together per kind in batches of ``batch_size``, then landed. Rows that fail a
@@ -339,7 +363,11 @@ def ingest(
     report = IngestReport()
     with lake_state(cfg.lake_uri, policy.chain_id) as store:
         verifier = Verifier(policy, store)
-        todo = pending(cfg, store, sources)[:limit]
+        if uris is None:
+            todo = pending(cfg, store, sources)[:limit]
+        else:
+            done = store.bundle_runs()
+            todo = in_height_order([u for u in uris if u not in done])
         for start in range(0, len(todo), batch_size):
             batch = [_verify(verifier, uri) for uri in todo[start : start + batch_size]]
             failed, reports, validate_seconds = _validate_batch(batch)

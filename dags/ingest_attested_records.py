@@ -1,0 +1,87 @@
+"""Daily: collect new ledger export bundles, verify them, check their quality and land them.
+
+collect (one task per source) -> plan (height order, batches) -> ingest (one task per batch,
+one at a time: they share the chain's verifier state) -> publish (an Asset per source, so
+downstream DAGs run when verified data lands). Configuration: SMECREDIT_LANDING_URI,
+SMECREDIT_LAKE_URI, SMECREDIT_TRUST_POLICY (environment or Airflow Variables),
+SMECREDIT_INGEST_BATCH (bundles per task), SMECREDIT_INGEST_DEADLINE_HOURS.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, SyncCallback, dag, task
+
+from pipelines.airflow_edge import deadline_missed, task_failure_alert
+
+SOURCES = ("supply_chain", "social_insurance", "housing_fund")
+VERIFIED = {s: Asset(uri=f"smecredit://lake/verified/{s}", name=f"verified_{s}") for s in SOURCES}
+COUNTS = ("lines", "verified", "duplicates", "quarantined")
+BATCH = int(os.environ.get("SMECREDIT_INGEST_BATCH", "200"))
+DEADLINE_HOURS = float(os.environ.get("SMECREDIT_INGEST_DEADLINE_HOURS", "30"))
+
+
+@dag(
+    dag_id="ingest_attested_records",
+    description="Collect, verify (quorum, chain, Merkle proofs), validate (GX) and land attested records",
+    schedule="@daily",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["smecredit", "ingest"],
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": task_failure_alert,
+    },
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=timedelta(hours=DEADLINE_HOURS),
+        callback=SyncCallback(
+            deadline_missed,
+            kwargs={"dag_id": "ingest_attested_records", "hours": DEADLINE_HOURS},
+        ),
+    ),
+)
+def ingest_attested_records() -> None:
+    @task
+    def collect(source: str) -> list[str]:
+        from pipelines.airflow_edge import settings
+        from pipelines.ingest import IngestConfig, pending_bundles
+
+        s = settings()
+        return pending_bundles(IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy), [source])
+
+    @task
+    def plan(found: list[list[str]]) -> list[list[str]]:
+        from pipelines.ingest import plan_batches
+
+        return plan_batches([uri for per_source in found for uri in per_source], BATCH)
+
+    @task(max_active_tis_per_dagrun=1)
+    def ingest(batch: list[str]) -> dict[str, int]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from pipelines.airflow_edge import settings
+        from pipelines.ingest import IngestConfig, IngestError
+        from pipelines.ingest import ingest as run
+
+        s = settings()
+        try:
+            report = run(IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy), uris=batch)
+        except IngestError as exc:
+            raise AirflowFailException(str(exc)) from None  # the data will not change on retry
+        return {k: sum(int(r[k]) for r in report.rows) for k in COUNTS}
+
+    @task(outlets=list(VERIFIED.values()))
+    def publish(counts: list[dict[str, int]]) -> dict[str, int]:
+        return {k: sum(c[k] for c in counts) for k in COUNTS}
+
+    publish(ingest.expand(batch=plan(collect.expand(source=list(SOURCES)))))
+
+
+ingest_attested_records()

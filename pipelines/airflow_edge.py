@@ -1,0 +1,92 @@
+"""The Airflow edge: the one module of ``pipelines`` that reads Airflow Variables and
+Connections, at task run time only (never when a DAG file is parsed). Everything it reads is
+turned into plain configuration objects and passed down."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from pipelines.config import ENV_LAKE, ENV_LANDING, ENV_TRUST, Settings
+from pipelines.notify import LogNotifier, Notifier, SmtpNotifier, one_line
+
+log = logging.getLogger(__name__)
+ENV_ALERT_EMAILS = "SMECREDIT_ALERT_EMAILS"
+
+
+def _variable(name: str) -> str | None:
+    try:
+        from airflow.sdk import Variable
+
+        value = Variable.get(name, default=None)
+        return None if value is None else str(value)
+    except Exception:  # no Airflow context, or no such Variable: the environment decides
+        return None
+
+
+def settings() -> Settings:
+    """Settings from the environment, each overridable by an Airflow Variable of the same name."""
+    env = dict(os.environ)
+    for name in (ENV_LANDING, ENV_LAKE, ENV_TRUST):
+        value = _variable(name)
+        if value:
+            env[name] = value
+    return Settings.from_env(env)
+
+
+def notifier(conn_id: str = "smtp_default") -> Notifier:
+    """Email through the Airflow connection ``conn_id`` when it is configured, else the log."""
+    recipients = _variable(ENV_ALERT_EMAILS) or os.environ.get(ENV_ALERT_EMAILS, "")
+    try:
+        from airflow.sdk import Connection
+
+        conn = Connection.get(conn_id)
+    except Exception:
+        return LogNotifier()
+    extra = conn.extra_dejson or {}
+    to = tuple(r.strip() for r in (recipients or extra.get("to", "")).split(",") if r.strip())
+    if not conn.host or not to:
+        return LogNotifier()
+    return SmtpNotifier(
+        host=conn.host,
+        port=int(conn.port or 25),
+        sender=str(extra.get("from_email") or "smecredit@localhost"),
+        recipients=to,
+        login=conn.login or None,
+        password=conn.password or None,
+        starttls=bool(extra.get("starttls", False)),
+    )
+
+
+def _send(subject: str, body: str) -> None:
+    log.error("%s | %s", subject, body)
+    try:
+        notifier().send(subject, body)
+    except Exception as exc:  # an alert that cannot be mailed is still in the log
+        log.error("could not email the alert: %s", one_line(exc))
+
+
+def task_failure_alert(context: dict[str, Any]) -> None:
+    """``on_failure_callback``: one line in the log, and an email when SMTP is configured."""
+    ti = context.get("ti") or context.get("task_instance")
+    where = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is not None and map_index >= 0:
+        where += f"[{map_index}]"
+    cause = one_line(context.get("exception"))
+    when = context.get("logical_date") or context.get("run_id")
+    _send(
+        f"[smecredit] {where} failed",
+        f"{where} failed for {when} (try {getattr(ti, 'try_number', '?')}): {cause}",
+    )
+
+
+def deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """Deadline-alert callback: the daily run has not finished in time."""
+    dag_id = kwargs.get("dag_id", "?")
+    hours = kwargs.get("hours", "?")
+    _send(
+        f"[smecredit] {dag_id} missed its deadline",
+        f"{dag_id} has not finished {hours} h after its logical date",
+    )
