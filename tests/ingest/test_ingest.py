@@ -63,6 +63,14 @@ def test_everything_lands_once_and_counts_add_up(config: IngestConfig, world: Pa
     )
     assert landed == log.verified.sum() > 0
     assert table(lake, "quarantine").count_rows() == 0
+    reports = [json.loads(p.read_text()) for p in lake.glob("validation/batch-*.json")]
+    waybill_checks = [
+        r
+        for rep in reports
+        for r in rep["logistics"]["results"]
+        if r["expectation_config"]["kwargs"].get("column") == "invoice_known"
+    ]
+    assert waybill_checks and all(r["result"]["element_count"] > 0 for r in waybill_checks)
 
 
 def test_a_rerun_changes_nothing(config: IngestConfig) -> None:
