@@ -79,7 +79,12 @@ def ingest_attested_records() -> None:
 
     @task(outlets=list(VERIFIED.values()))
     def publish(counts: list[dict[str, int]]) -> dict[str, int]:
-        return {k: sum(c[k] for c in counts) for k in COUNTS}
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        total = {k: sum(c[k] for c in counts) for k in COUNTS}
+        if total["verified"] == 0:  # nothing new landed: no Asset event, no downstream run
+            raise AirflowSkipException(f"nothing new verified ({total})")
+        return total
 
     publish(ingest.expand(batch=plan(collect.expand(source=list(SOURCES)))))
 

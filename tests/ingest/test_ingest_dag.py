@@ -39,12 +39,14 @@ def _log(lake: Path) -> ds.Dataset:
 
 
 def test_dag_ingests_every_bundle_and_a_rerun_adds_nothing(airflow_db: Path, env: Path, world: Path) -> None:
-    run_dag(load_dag("ingest_attested_records"))
+    first = run_dag(load_dag("ingest_attested_records"))
+    assert first.get_task_instance("publish").state == "success"
     log = _log(env).to_table().to_pandas()
     assert len(log) == len(list(world.glob("landing/*/*")))
     assert (log.lines == log.verified).all()
     data = {p: p.read_bytes() for p in env.rglob("*.parquet") if "ingest_log" not in str(p)}
-    run_dag(load_dag("ingest_attested_records"))
+    again = run_dag(load_dag("ingest_attested_records"))
+    assert again.get_task_instance("publish").state == "skipped"  # no new data, no Asset event
     assert _log(env).count_rows() == len(log)
     assert {p: p.read_bytes() for p in env.rglob("*.parquet") if "ingest_log" not in str(p)} == data
 
