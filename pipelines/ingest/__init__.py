@@ -17,6 +17,7 @@ no row is landed twice. A bundle whose state was committed is never ingested aga
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import tempfile
@@ -25,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,16 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from attestations.errors import PolicyError
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
-from attestations.verifier import BUNDLE_FILES, BundleFiles, BundleResult, Verifier
+from attestations.verifier import BUNDLE_FILES, BundleFiles, BundleResult, VerifiedRecord, Verifier
 from pipelines.ingest.quality import validate
 from pipelines.lake import filesystem, write_atomic
-from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, record_schema
+from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, TS, record_schema
 
 
 class IngestError(Exception):
@@ -141,30 +143,60 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _kind_tables(result: BundleResult, skip: set[str]) -> dict[str, pa.Table]:
-    """Verified rows of each kind as typed tables (rows in ``skip`` left out)."""
-    columns: dict[str, dict[str, list[Any]]] = {}
+def _timestamps(values: pa.Array) -> pa.Array:
+    try:
+        return pc.cast(values, TS)
+    except pa.ArrowInvalid:  # a leap second, which Arrow cannot parse: the slow, exact way
+        return pa.array([_ts(v) for v in values.to_pylist()], type=TS)
+
+
+def _kind_table(kind: str, result: BundleResult, records: list[VerifiedRecord]) -> pa.Table:
+    """One kind's verified rows as a typed table; Arrow's JSON reader parses the leaves."""
+    body = BODY_COLUMNS[kind]
+    is_date = {c.name for c in body if str(c.type) == "date32[day]"}
+    leaf_schema = pa.schema(
+        [
+            ("record_id", pa.string()),
+            ("firm_id", pa.string()),
+            ("event_time", pa.string()),
+            ("body", pa.struct([(c.name, pa.string() if c.name in is_date else c.type) for c in body])),
+        ]
+    )
+    options = pj.ParseOptions(explicit_schema=leaf_schema, unexpected_field_behavior="ignore")
+    parsed = pj.read_json(
+        io.BytesIO("\n".join(r.leaf for r in records).encode("utf-8")), parse_options=options
+    )
+    bodies = parsed["body"].combine_chunks()
+    n = len(records)
+    columns = {
+        "record_id": parsed["record_id"],
+        "firm_id": parsed["firm_id"],
+        "event_time": _timestamps(parsed["event_time"].combine_chunks()),
+        "sealed_at": _timestamps(pa.array([r.sealed_at for r in records])),
+        "chain_id": pa.array([result.chain_id] * n, pa.string()),
+        "height": pa.array([r.height for r in records], pa.int64()),
+        "index": pa.array([r.index for r in records], pa.int64()),
+        "leaf_hash": pa.array([r.leaf_hash.hex() for r in records], pa.string()),
+        "bundle_id": pa.array([result.bundle_id] * n, pa.string()),
+    }
+    for c in body:
+        field = bodies.field(c.name)
+        columns[c.name] = pc.cast(field, pa.date32()) if c.name in is_date else field
+    return pa.table(columns, schema=record_schema(kind))
+
+
+def _kind_tables(result: BundleResult) -> dict[str, pa.Table]:
+    """The bundle's verified rows, one typed table per kind."""
+    by_kind: dict[str, list[VerifiedRecord]] = defaultdict(list)
     for r in result.verified:
-        if r.record_id in skip:
-            continue
-        rec = r.record
-        kind = rec["kind"]
-        cols = columns.setdefault(kind, defaultdict(list))
-        cols["record_id"].append(r.record_id)
-        cols["firm_id"].append(rec["firm_id"])
-        cols["event_time"].append(_ts(rec["event_time"]))
-        cols["sealed_at"].append(_ts(r.sealed_at))
-        cols["chain_id"].append(result.chain_id)
-        cols["height"].append(r.height)
-        cols["index"].append(r.index)
-        cols["leaf_hash"].append(r.leaf_hash.hex())
-        cols["bundle_id"].append(result.bundle_id)
-        for col in BODY_COLUMNS[kind]:
-            value = rec["body"][col.name]
-            if value is not None and str(col.type) == "date32[day]":
-                value = date.fromisoformat(value)
-            cols[col.name].append(value)
-    return {kind: pa.table(dict(cols), schema=record_schema(kind)) for kind, cols in columns.items()}
+        by_kind[r.record["kind"]].append(r)
+    return {kind: _kind_table(kind, result, records) for kind, records in by_kind.items()}
+
+
+def _without(table: pa.Table, record_ids: set[str]) -> pa.Table:
+    if not record_ids:
+        return table
+    return table.filter(pc.invert(pc.is_in(table["record_id"], value_set=pa.array(sorted(record_ids)))))
 
 
 def _write_parquet(uri: str, table: pa.Table) -> None:
@@ -220,6 +252,7 @@ class _Verified:
     files: BundleFiles
     result: BundleResult
     verify_seconds: float
+    tables: dict[str, pa.Table] = field(default_factory=dict)
 
 
 def _verify(verifier: Verifier, uri: str) -> _Verified:
@@ -230,7 +263,7 @@ def _verify(verifier: Verifier, uri: str) -> _Verified:
     source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
     source = source if source in SOURCES else "unknown"
     key = bundle_key(result.bundle_id, uri)
-    return _Verified(uri, source, key, files, result, time.perf_counter() - started)
+    return _Verified(uri, source, key, files, result, time.perf_counter() - started, _kind_tables(result))
 
 
 def _known_invoices(lake_uri: str, numbers: set[str]) -> set[str]:
@@ -251,7 +284,7 @@ def _validate_batch(
     started = time.perf_counter()
     frames: dict[str, list[pa.Table]] = defaultdict(list)
     for item in batch:
-        for kind, table in _kind_tables(item.result, set()).items():
+        for kind, table in item.tables.items():
             frames[kind].append(table)
     failed: dict[str, str] = {}
     reports: dict[str, Any] = {}
@@ -281,7 +314,7 @@ def _land_bundle(
         for r in result.verified
         if (rid := r.record_id) in mine
     }
-    _land(cfg, item.source, item.key, _kind_tables(result, set(mine)))
+    _land(cfg, item.source, item.key, {k: _without(t, set(mine)) for k, t in item.tables.items()})
     quarantine = _quarantine_table(result, item.uri, mine, raw)
     _write_parquet(f"{lake}/quarantine/source={item.source}/part-{item.key}.parquet", quarantine)
     counts: dict[str, int] = {}
