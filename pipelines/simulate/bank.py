@@ -147,7 +147,7 @@ class Bank:
         self, rng: np.random.Generator, firm: int, day: int, app_id: str, plan: FraudPlan
     ) -> list[str]:
         eco, cfg = self.eco, self.cfg
-        free = [no for no, r in sorted(eco.receipts.items()) if r.firm == firm and r.status == "issued"]
+        free = [no for no in sorted(eco.receipts_of.get(firm, ())) if eco.receipts[no].status == "issued"]
         if not free:
             return []
         chosen = free[: int(rng.integers(1, 4))]

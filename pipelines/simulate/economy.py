@@ -120,6 +120,7 @@ class Economy:
         self.h = pop.mu + rng.normal(0, cfg.own_shock_sd / np.sqrt(1 - cfg.health_rho**2), n)
         self.flight_month = np.full(n, -1)
         self.receipts: dict[str, Receipt] = {}
+        self.receipts_of: dict[int, set[str]] = defaultdict(set)  # firm -> its open receipts
         self.invoices: dict[int, list[Invoice]] = defaultdict(list)
         self.lease_no = [f"LS{i:07d}A" for i in range(n)]
         self.lease_end = np.zeros(n, dtype=int)
@@ -471,6 +472,7 @@ class Economy:
             "pledgee": None,
         }
         self.receipts[no] = Receipt(firm, "issued", None, body)
+        self.receipts_of[firm].add(no)
         self._emit(
             rng,
             "supply_chain",
@@ -495,6 +497,7 @@ class Economy:
         )
         if status == "released":
             del self.receipts[no]
+            self.receipts_of[rec.firm].discard(no)
 
     def receipt_value(self, no: str) -> int:
         body = self.receipts[no].body
