@@ -342,23 +342,7 @@ class Economy:
                 "ordered_on": day_str(order_day),
             },
         )
-        self._emit(
-            rng,
-            "supply_chain",
-            "invoice",
-            s,
-            f"sc-invoice-{no}",
-            issue_day,
-            {
-                "invoice_no": f"INV{no}",
-                "order_no": f"PO{no}",
-                "counterparty_id": ids[b],
-                "direction": "sale",
-                "amount_fen": amount,
-                "tax_fen": int(amount * VAT),
-                "issued_on": day_str(issue_day),
-            },
-        )
+        self._invoice(rng, no, s, b, amount, issue_day, has_waybill=True, paid_day=paid_day)
         event = deliver_day if deliver_day is not None else ship_day
         self._emit(
             rng,
@@ -394,7 +378,31 @@ class Economy:
                     "paid_on": day_str(paid_day),
                 },
             )
-        self.invoices[s].append(Invoice(f"INV{no}", issue_day, amount, paid_day, True))
+
+    def _invoice(
+        self,
+        rng: np.random.Generator,
+        no: str,
+        seller: int,
+        buyer: int,
+        amount: int,
+        day: int,
+        *,
+        has_waybill: bool,
+        paid_day: int | None,
+    ) -> None:
+        """A VAT invoice of the seller's, remembered so that it can be offered as a receivable."""
+        body = {
+            "invoice_no": f"INV{no}",
+            "order_no": f"PO{no}",
+            "counterparty_id": self.pop.ids[buyer],
+            "direction": "sale",
+            "amount_fen": amount,
+            "tax_fen": int(amount * VAT),
+            "issued_on": day_str(day),
+        }
+        self._emit(rng, "supply_chain", "invoice", seller, f"sc-invoice-{no}", day, body)
+        self.invoices[seller].append(Invoice(f"INV{no}", day, amount, paid_day, has_waybill))
 
     def _fake_invoices(
         self, rng: np.random.Generator, plan: FraudPlan, t: int, j: int, first: int, last: int, yyyymm: str
@@ -407,24 +415,7 @@ class Economy:
             no = f"{yyyymm}F{j:04d}{k}"
             day = int(rng.integers(first, last + 1))
             amount = int(rng.integers(5, 40)) * 10_000_000  # round: whole 100,000 yuan
-            self._emit(
-                rng,
-                "supply_chain",
-                "invoice",
-                plan.firm,
-                f"sc-invoice-{no}",
-                day,
-                {
-                    "invoice_no": f"INV{no}",
-                    "order_no": f"PO{no}",
-                    "counterparty_id": ids[b],
-                    "direction": "sale",
-                    "amount_fen": amount,
-                    "tax_fen": int(amount * VAT),
-                    "issued_on": day_str(day),
-                },
-            )
-            self.invoices[plan.firm].append(Invoice(f"INV{no}", day, amount, None, False))
+            self._invoice(rng, no, plan.firm, b, amount, day, has_waybill=False, paid_day=None)
             numbers.append(f"INV{no}")
         self.truth.append(
             {
