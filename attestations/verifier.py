@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -114,18 +114,24 @@ class BundleFiles:
     records: bytes | None
 
     @classmethod
+    def from_reader(cls, name: str, read: Callable[[str], bytes]) -> BundleFiles:
+        """Read the four files with ``read(file_name)``; a file it cannot read (``OSError``
+        or ``ValueError``) is None, and the verifier says what that means."""
+
+        def attempt(file: str) -> bytes | None:
+            try:
+                return read(file)
+            except (OSError, ValueError):
+                return None
+
+        manifest, sig, headers, records = (attempt(f) for f in BUNDLE_FILES)
+        return cls(name, manifest, sig, headers, records)
+
+    @classmethod
     def read_dir(cls, path: str | Path) -> BundleFiles:
         """Read a bundle folder on the local file system."""
         folder = Path(path)
-
-        def read(file: str) -> bytes | None:
-            try:
-                return (folder / file).read_bytes()
-            except OSError:
-                return None
-
-        manifest, sig, headers, records = (read(f) for f in BUNDLE_FILES)
-        return cls(str(path), manifest, sig, headers, records)
+        return cls.from_reader(str(path), lambda file: (folder / file).read_bytes())
 
 
 @dataclass(slots=True)

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from attestations.errors import PolicyError
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
-from attestations.verifier import BUNDLE_FILES, BundleFiles, BundleResult, VerifiedRecord, Verifier
+from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
 from pipelines.ingest.quality import validate
 from pipelines.lake import filesystem, write_atomic
 from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, TS, record_schema
@@ -85,18 +85,9 @@ def list_bundles(landing_uri: str, source: str) -> list[str]:
 
 
 def read_bundle(uri: str) -> BundleFiles:
-    """The four files of a bundle; a missing or unreadable file is None (the verifier decides)."""
+    """The four files of a bundle at a path or URI."""
     fs, root = filesystem(uri)
-
-    def cat(name: str) -> bytes | None:
-        try:
-            data: bytes = fs.cat_file(f"{root}/{name}")
-            return data
-        except (OSError, ValueError):
-            return None
-
-    manifest, sig, headers, records = (cat(name) for name in BUNDLE_FILES)
-    return BundleFiles(uri, manifest, sig, headers, records)
+    return BundleFiles.from_reader(uri, lambda name: bytes(fs.cat_file(f"{root}/{name}")))
 
 
 def load_policy(uri: str) -> TrustPolicy:
