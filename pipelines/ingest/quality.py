@@ -19,7 +19,7 @@ import pandas as pd
 from pipelines.schemas import BODY_COLUMNS
 
 USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^[0-9]{4}-(?:0[1-9]|1[0-2])$"
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
 
