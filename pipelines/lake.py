@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from typing import Any
 
 import fsspec
+
+
+def safe_name(text: str) -> str:
+    """``text`` with everything but letters, digits, ``.``, ``_`` and ``-`` made ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+def bundle_key(bundle_id: str, uri: str) -> str:
+    """A file-name-safe name for a bundle's output files, unique per bundle location (two
+    sources' bundles of one day may share an id or folder name, never a path)."""
+    return f"{safe_name(bundle_id)[:80] or 'bundle'}-{hashlib.sha256(uri.encode()).hexdigest()[:10]}"
 
 
 def filesystem(uri: str) -> tuple[Any, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,13 +11,13 @@ import orjson
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
 from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
+from pipelines.lake import bundle_key
 
 STATE_DB = "ledger-state.sqlite"
 
 
 def _output_name(result: BundleResult) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", result.bundle_id)[:80] or "bundle"
-    return f"{safe}-{hashlib.sha256(result.name.encode()).hexdigest()[:10]}.jsonl"
+    return f"{bundle_key(result.bundle_id, result.name)}.jsonl"
 
 
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:

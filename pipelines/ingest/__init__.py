@@ -16,10 +16,8 @@ no row is landed twice. A bundle whose state was committed is never ingested aga
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import tempfile
 import time
 from collections import defaultdict
@@ -43,7 +41,7 @@ from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
 from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
 from pipelines.ingest.quality import validate
-from pipelines.lake import filesystem, write_atomic
+from pipelines.lake import bundle_key, filesystem, safe_name, write_atomic
 from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, TS, record_schema
 
 
@@ -67,12 +65,6 @@ class IngestReport:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     held_back: list[str] = field(default_factory=list)
-
-
-def bundle_key(result_or_id: str, uri: str) -> str:
-    """A file-name-safe, unique name for a bundle's output files."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", result_or_id)[:80] or "bundle"
-    return f"{safe}-{hashlib.sha256(uri.encode()).hexdigest()[:10]}"
 
 
 def list_bundles(landing_uri: str, source: str) -> list[str]:
@@ -112,7 +104,7 @@ def lake_state(lake_uri: str, chain_id: str, commit: bool = True) -> Iterator[Sq
     replaced atomically, so a crashed run leaves the previous state in place.
     """
     fs, root = filesystem(lake_uri)
-    remote = f"{root}/state/{re.sub(r'[^A-Za-z0-9._-]+', '_', chain_id)}.sqlite"
+    remote = f"{root}/state/{safe_name(chain_id)}.sqlite"
     with tempfile.TemporaryDirectory(prefix="smecredit-state-") as tmp:
         local = Path(tmp) / "state.sqlite"
         if fs.exists(remote):
