@@ -144,14 +144,3 @@ class SqliteStore:
         """The latest run summary of every bundle the store has seen, by bundle name."""
         rows = self._db.execute("SELECT bundle_name, summary FROM bundle_run ORDER BY run")
         return {name: json.loads(summary) for name, summary in rows}
-
-    def quarantine_rows(self, bundle_name: str) -> list[dict[str, Any]]:
-        """The latest quarantine of ``bundle_name``; ``raw`` as bytes."""
-        cur = self._db.execute(
-            "SELECT bundle_id, line_no, reason, detail, raw FROM quarantine "
-            "WHERE bundle_name = ? ORDER BY line_no",
-            (bundle_name,),
-        )
-        return [
-            dict(zip(["bundle_id", "line_no", "reason", "detail", "raw"], row, strict=True)) for row in cur
-        ]

@@ -292,11 +292,11 @@ def _land_bundle(
     started = time.perf_counter()
     result, lake = item.result, cfg.lake_uri.rstrip("/")
     mine = {r.record_id: failed[r.record_id] for r in result.verified if r.record_id in failed}
-    raw = {
-        rid: (r.line_no, _raw_line(item.files, r.line_no))
-        for r in result.verified
-        if (rid := r.record_id) in mine
-    }
+    raw: dict[str, tuple[int, bytes]] = {}
+    if mine:
+        assert item.files.records is not None  # verified rows came from it
+        lines = item.files.records.split(b"\n")  # once per bundle, not once per failed row
+        raw = {r.record_id: (r.line_no, lines[r.line_no - 1]) for r in result.verified if r.record_id in mine}
     _land(cfg, item.source, item.key, {k: _without(t, set(mine)) for k, t in item.tables.items()})
     quarantine = _quarantine_table(result, item.uri, mine, raw)
     _write_parquet(f"{lake}/quarantine/source={item.source}/part-{item.key}.parquet", quarantine)
@@ -336,11 +336,6 @@ def _gate(cfg: IngestConfig, item: _Verified, failed: dict[str, str]) -> str | N
         f"bundle {item.result.bundle_id} ({item.uri}): {len(mine)} of {total} verified rows "
         f"failed quality, {mine.count(worst)} of them {worst}"
     )
-
-
-def _raw_line(files: BundleFiles, line_no: int) -> bytes:
-    assert files.records is not None
-    return files.records.split(b"\n")[line_no - 1]
 
 
 def _first_height(uri: str) -> tuple[float, str]:
