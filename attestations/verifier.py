@@ -456,7 +456,7 @@ class Verifier:
         return result
 
     def _header_reason(
-        self, h: _Header, prev: _Header | None, first: int, trusted: Mapping[int, bytes]
+        self, h: _Header, prev: _Header | None, trusted: Mapping[int, bytes]
     ) -> tuple[str, str] | None:
         if h.problem is not None or h.header is None or h.header_bytes is None or h.sealed_key is None:
             return "header_invalid", h.problem or "header is invalid"
@@ -492,7 +492,7 @@ class Verifier:
     ) -> None:
         prev: _Header | None = None
         for h in headers:
-            failure = self._header_reason(h, prev, first, trusted)
+            failure = self._header_reason(h, prev, trusted)
             if failure is not None:
                 # The failed block is the one at this position; a header that names an
                 # earlier height drags that height down with it.

@@ -104,7 +104,8 @@ def lake_state(lake_uri: str, chain_id: str, commit: bool = True) -> Iterator[Sq
     replaced atomically, so a crashed run leaves the previous state in place.
     """
     fs, root = filesystem(lake_uri)
-    remote = f"{root}/state/{safe_name(chain_id)}.sqlite"
+    name = f"state/{safe_name(chain_id)}.sqlite"
+    remote = f"{root}/{name}"
     with tempfile.TemporaryDirectory(prefix="smecredit-state-") as tmp:
         local = Path(tmp) / "state.sqlite"
         if fs.exists(remote):
@@ -117,7 +118,7 @@ def lake_state(lake_uri: str, chain_id: str, commit: bool = True) -> Iterator[Sq
             store.close()
         if not commit:
             return
-        write_atomic(f"{lake_uri.rstrip('/')}/state/{Path(remote).name}", local.read_bytes())
+        write_atomic(f"{lake_uri.rstrip('/')}/{name}", local.read_bytes())
 
 
 def _ts(text: str) -> datetime:
