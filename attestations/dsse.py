@@ -95,14 +95,6 @@ class SigningKey:
             return cls(keyid, alg, ec.derive_private_key(scalar, ec.SECP256R1()))
         raise ValueError(f"unknown signature alg {alg!r}; expected one of {SIG_ALGS}")
 
-    @classmethod
-    def from_pem(cls, keyid: str, alg: str, pem: bytes) -> SigningKey:
-        """Load a PKCS#8 PEM private key written by ``private_pem``."""
-        key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
-            raise ValueError(f"unsupported private key type {type(key).__name__}")
-        return cls(keyid, alg, key)
-
     def sign(self, message: bytes) -> bytes:
         """Sign ``message`` (already PAE-encoded); ECDSA uses RFC 6979 deterministic nonces,
         so the same key and message always give the same bytes."""
@@ -120,12 +112,4 @@ class SigningKey:
             self.private_key.public_key()
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             .decode("ascii")
-        )
-
-    def private_pem(self) -> bytes:
-        """Unencrypted PKCS#8 PEM (for simulators and tests, never for production keys)."""
-        return self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from functools import lru_cache
 
 # Upper-case T and Z only, an optional fraction; ASCII digits only.
@@ -71,10 +70,3 @@ def is_period(value: object) -> bool:
 def _is_period(value: str) -> bool:
     m = _PERIOD.fullmatch(value)
     return m is not None and 1 <= int(m.group(2)) <= 12
-
-
-def format_timestamp(moment: datetime) -> str:
-    """Write an aware or UTC-naive datetime as ``YYYY-MM-DDTHH:MM:SSZ`` (seconds precision)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

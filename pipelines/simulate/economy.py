@@ -490,10 +490,6 @@ class Economy:
             del self.receipts[no]
             self.receipts_of[rec.firm].discard(no)
 
-    def receipt_value(self, no: str) -> int:
-        body = self.receipts[no].body
-        return int(body["quantity"]) * int(body["unit_value_fen"])
-
     def _leases(self, rng: np.random.Generator, t: int, first: int, last: int) -> None:
         pop = self.pop
         if t == 0:
