@@ -11,8 +11,9 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from pipelines.airflow_edge import without_deadline
 from pipelines.simulate import WorldConfig, simulate
-from tests.airflow_helpers import load_dag, run_dag, without_deadline
+from tests.airflow_helpers import load_dag, run_dag
 
 pytestmark = pytest.mark.integration
 
