@@ -13,12 +13,12 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, SyncCallback, dag, task
+from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback, dag, task
 
-from pipelines.airflow_edge import deadline_missed, task_failure_alert
+from pipelines.airflow_edge import asset, deadline_missed, task_failure_alert
 
 SOURCES = ("supply_chain", "social_insurance", "housing_fund")
-VERIFIED = {s: Asset(uri=f"smecredit://lake/verified/{s}", name=f"verified_{s}") for s in SOURCES}
+VERIFIED = {s: asset(f"verified_{s}") for s in SOURCES}
 COUNTS = ("lines", "verified", "duplicates", "quarantined")
 BATCH = int(os.environ.get("SMECREDIT_INGEST_BATCH", "200"))
 DEADLINE_HOURS = float(os.environ.get("SMECREDIT_INGEST_DEADLINE_HOURS", "30"))

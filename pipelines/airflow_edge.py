@@ -12,6 +12,27 @@ from pipelines.config import ENV_LAKE, ENV_LANDING, ENV_TRUST, Settings
 from pipelines.notify import LogNotifier, Notifier, SmtpNotifier, one_line
 
 log = logging.getLogger(__name__)
+
+# The Assets the DAGs hand data over by: verified records per source, then derived tables.
+ASSET_URIS = {
+    "verified_supply_chain": "smecredit://lake/verified/supply_chain",
+    "verified_social_insurance": "smecredit://lake/verified/social_insurance",
+    "verified_housing_fund": "smecredit://lake/verified/housing_fund",
+    "features": "smecredit://lake/features",
+    "pre_loan_scores": "smecredit://lake/scores/pre_loan",
+    "models": "smecredit://models/registry",
+    "in_loan_reviews": "smecredit://lake/reviews/in_loan",
+    "alerts": "smecredit://lake/alerts",
+}
+
+
+def asset(name: str) -> Any:
+    """The Airflow Asset called ``name`` (one of ``ASSET_URIS``)."""
+    from airflow.sdk import Asset
+
+    return Asset(uri=ASSET_URIS[name], name=name)
+
+
 ENV_ALERT_EMAILS = "SMECREDIT_ALERT_EMAILS"
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 
@@ -118,6 +119,33 @@ def cmd_tamper(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from pipelines.features import FeatureError, build_snapshot, dictionary_markdown, month_ends
+
+    if args.dictionary:
+        print(dictionary_markdown(), end="")
+        return 0
+    if args.as_of is None:
+        return _fail("give --as-of YYYY-MM-DD (or --dictionary)")
+    from pipelines.config import Settings
+
+    lake = Settings.from_env().lake_uri
+    for as_of in month_ends(args.as_of, args.through or args.as_of):
+        try:
+            uri, rows = build_snapshot(lake, as_of, shards=args.shards)
+        except (FeatureError, OSError) as exc:
+            return _fail(str(exc), 1)
+        print(f"features as of {as_of}: {rows} firms written to {uri}")
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
@@ -165,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("healthcheck", help="check that the lake root accepts an atomic write")
     p.add_argument("--lake", help="lake URI (default: SMECREDIT_LAKE_URI)")
     p.set_defaults(func=cmd_healthcheck)
+
+    p = sub.add_parser("features", help="build the feature snapshot of the month ending on or before a date")
+    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: the month end on or before it is built")
+    p.add_argument("--through", type=_date, help="YYYY-MM-DD: also build every month end up to this one")
+    p.add_argument("--shards", type=int, default=1, help="firm_id hash shards (same rows for any count)")
+    p.add_argument("--dictionary", action="store_true", help="print the feature dictionary (Markdown)")
+    p.set_defaults(func=cmd_features)
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")
