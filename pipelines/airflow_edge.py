@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any
 
-from pipelines.config import ENV_LAKE, ENV_LANDING, ENV_TRUST, Settings
+from pipelines.config import ENV_BANK, ENV_LAKE, ENV_LANDING, ENV_MODELS, ENV_TRUST, Settings
 from pipelines.notify import LogNotifier, Notifier, SmtpNotifier, one_line
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _variable(name: str) -> str | None:
 def settings() -> Settings:
     """Settings from the environment, each overridable by an Airflow Variable of the same name."""
     env = dict(os.environ)
-    for name in (ENV_LANDING, ENV_LAKE, ENV_TRUST):
+    for name in (ENV_LANDING, ENV_LAKE, ENV_TRUST, ENV_BANK, ENV_MODELS):
         value = _variable(name)
         if value:
             env[name] = value
@@ -120,3 +120,20 @@ def without_deadline(dag: Any) -> Any:
     the scheduler keeps the deadline."""
     dag.deadline = None
     return dag
+
+
+def run_days(params: dict[str, Any] | None, dag_run: Any, lag_days: int = 1) -> list[str]:
+    """The days a daily run works on: ``params['day']`` through ``params['through']`` when
+    given (backfills, the demo), else the day ``lag_days`` before the run's date."""
+    from datetime import date, timedelta
+
+    params = params or {}
+    if params.get("day"):
+        first = date.fromisoformat(str(params["day"]))
+        last = date.fromisoformat(str(params.get("through") or params["day"]))
+        if last < first:
+            raise ValueError(f"through ({last}) is before day ({first})")
+        return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
+    today = when.date() if when is not None else date.today()
+    return [(today - timedelta(days=lag_days)).isoformat()]

@@ -13,6 +13,8 @@ DEFAULT_DATA = PROJECT_ROOT / "demo-output"
 ENV_LANDING = "SMECREDIT_LANDING_URI"
 ENV_LAKE = "SMECREDIT_LAKE_URI"
 ENV_TRUST = "SMECREDIT_TRUST_POLICY"
+ENV_BANK = "SMECREDIT_BANK_URI"
+ENV_MODELS = "SMECREDIT_MODELS_URI"
 
 
 @dataclass(frozen=True)
@@ -22,13 +24,19 @@ class Settings:
     landing_uri: str
     lake_uri: str
     trust_policy: str
+    bank_uri: str = str(DEFAULT_DATA / "world" / "bank")
+    models_uri: str = str(DEFAULT_DATA / "lake" / "models")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``SMECREDIT_*`` variables, defaulting to folders under ``demo-output/``."""
+        """Read ``SMECREDIT_*`` variables, defaulting to folders under ``demo-output/`` (the model
+        registry defaults to ``<lake>/models``)."""
         env = os.environ if env is None else env
+        lake = env.get(ENV_LAKE) or str(DEFAULT_DATA / "lake")
         return cls(
             landing_uri=env.get(ENV_LANDING) or str(DEFAULT_DATA / "world" / "landing"),
-            lake_uri=env.get(ENV_LAKE) or str(DEFAULT_DATA / "lake"),
+            lake_uri=lake,
             trust_policy=env.get(ENV_TRUST) or str(DEFAULT_DATA / "world" / "trust.json"),
+            bank_uri=env.get(ENV_BANK) or str(DEFAULT_DATA / "world" / "bank"),
+            models_uri=env.get(ENV_MODELS) or f"{lake.rstrip('/')}/models",
         )

@@ -36,3 +36,20 @@ def vectors() -> Path:
     if not SHARED_VECTORS.is_dir():
         pytest.skip(f"public test vectors not found at {SHARED_VECTORS} (../shared is absent)")
     return SHARED_VECTORS
+
+
+@pytest.fixture(scope="session")
+def credit_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated world, ingested once per session: ``world/`` (landing, bank books,
+    truth, trust.json) and ``lake/``. Loans default more often than in the default world, so
+    that a model can be trained on 400 firms. Tests that write must copy it."""
+    from pipelines.ingest import IngestConfig, ingest
+    from pipelines.simulate import WorldConfig, simulate
+
+    root = tmp_path_factory.mktemp("credit-world")
+    cfg = WorldConfig(firms=400, months=20, seed=7, apply_per_firm_year=0.8, miss_intercept=-3.5)
+    simulate(cfg, root / "world")
+    ingest(
+        IngestConfig(str(root / "world" / "landing"), str(root / "lake"), str(root / "world" / "trust.json"))
+    )
+    return root

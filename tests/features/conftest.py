@@ -1,4 +1,4 @@
-"""A small simulated world, ingested once for the feature tests."""
+"""The feature tests read the shared simulated world's lake (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
-def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipelines.ingest import IngestConfig, ingest
-    from pipelines.simulate import WorldConfig, simulate
+@pytest.fixture
+def sim_lake(credit_world: Path, tmp_path: Path) -> Path:
+    """A private copy of the credit world's lake (tests write snapshots into it)."""
+    import shutil
 
-    out = tmp_path_factory.mktemp("sim")
-    simulate(WorldConfig(firms=120, months=8, seed=5), out / "world")
-    ingest(IngestConfig(str(out / "world" / "landing"), str(out / "lake"), str(out / "world" / "trust.json")))
-    return out / "lake"
+    lake = tmp_path / "lake"
+    shutil.copytree(
+        credit_world / "lake", lake, ignore=shutil.ignore_patterns("features", "scores", "models")
+    )
+    return lake

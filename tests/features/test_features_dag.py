@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -15,11 +14,9 @@ from tests.airflow_helpers import load_dag, run_dag
 
 @pytest.mark.integration
 def test_dag_builds_a_range_of_months_by_shard(
-    airflow_db: Path, sim_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: Path, sim_lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lake = tmp_path / "lake"
-    shutil.copytree(sim_lake, lake)
-    shutil.rmtree(lake / "features", ignore_errors=True)
+    lake = sim_lake
     monkeypatch.setenv("SMECREDIT_LAKE_URI", str(lake))
     run_dag(load_dag("build_features"), run_conf={"as_of": "2024-06-30", "through": "2024-08-31"})
     months = sorted(p.name for p in (lake / "features").iterdir())
