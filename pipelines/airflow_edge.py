@@ -8,7 +8,16 @@ import logging
 import os
 from typing import Any
 
-from pipelines.config import ENV_BANK, ENV_LAKE, ENV_LANDING, ENV_MODELS, ENV_TRUST, Settings
+from pipelines.config import (
+    ENV_BANK,
+    ENV_BANK_NAME,
+    ENV_LAKE,
+    ENV_LANDING,
+    ENV_MODELS,
+    ENV_REVIEW_RULES,
+    ENV_TRUST,
+    Settings,
+)
 from pipelines.notify import LogNotifier, Notifier, SmtpNotifier, one_line
 
 log = logging.getLogger(__name__)
@@ -49,7 +58,7 @@ def _variable(name: str) -> str | None:
 def settings() -> Settings:
     """Settings from the environment, each overridable by an Airflow Variable of the same name."""
     env = dict(os.environ)
-    for name in (ENV_LANDING, ENV_LAKE, ENV_TRUST, ENV_BANK, ENV_MODELS):
+    for name in (ENV_LANDING, ENV_LAKE, ENV_TRUST, ENV_BANK, ENV_MODELS, ENV_BANK_NAME, ENV_REVIEW_RULES):
         value = _variable(name)
         if value:
             env[name] = value

@@ -15,6 +15,8 @@ ENV_LAKE = "SMECREDIT_LAKE_URI"
 ENV_TRUST = "SMECREDIT_TRUST_POLICY"
 ENV_BANK = "SMECREDIT_BANK_URI"
 ENV_MODELS = "SMECREDIT_MODELS_URI"
+ENV_BANK_NAME = "SMECREDIT_BANK_NAME"
+ENV_REVIEW_RULES = "SMECREDIT_REVIEW_RULES"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Settings:
     trust_policy: str
     bank_uri: str = str(DEFAULT_DATA / "world" / "bank")
     models_uri: str = str(DEFAULT_DATA / "lake" / "models")
+    bank_name: str = "SMECREDIT-BANK"  # how this bank is named as pledgee on chain
+    review_rules: str = ""  # the in-loan rule table; empty: the packaged rules.json
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,4 +43,6 @@ class Settings:
             trust_policy=env.get(ENV_TRUST) or str(DEFAULT_DATA / "world" / "trust.json"),
             bank_uri=env.get(ENV_BANK) or str(DEFAULT_DATA / "world" / "bank"),
             models_uri=env.get(ENV_MODELS) or f"{lake.rstrip('/')}/models",
+            bank_name=env.get(ENV_BANK_NAME) or "SMECREDIT-BANK",
+            review_rules=env.get(ENV_REVIEW_RULES) or "",
         )

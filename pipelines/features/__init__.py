@@ -62,25 +62,35 @@ def _month_text(n: int) -> str:
     return f"{n // 12:04d}-{n % 12 + 1:02d}"
 
 
-def _read(
-    lake_uri: str, source: str, kind: str, columns: Sequence[str], as_of: date, since: int | None
+def read_verified(
+    lake_uri: str,
+    source: str,
+    kind: str,
+    columns: Sequence[str],
+    as_of: date,
+    since: int | None,
+    where: pc.Expression | None = None,
 ) -> pa.Table:
-    """Rows of ``kind`` sealed by the end of ``as_of`` (UTC), from sealed month ``since`` on."""
+    """Rows of ``kind`` sealed by the end of ``as_of`` (UTC), from sealed month ``since``
+    (``month_number``) on, with ``columns`` and the attestation columns ``sealed_at, height,
+    index, leaf_hash, record_id``; ``where`` filters further."""
     fs, root = filesystem(lake_uri)
     path = f"{root}/verified/{source}/{kind}"
-    wanted = [*columns, "sealed_at", "height", "index", "leaf_hash"]
+    wanted = list(dict.fromkeys([*columns, "sealed_at", "height", "index", "leaf_hash", "record_id"]))
     if not fs.exists(path):
         from pipelines.schemas import record_schema
 
         return record_schema(kind).empty_table().select(wanted)
     cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-    where = (pc.field("sealed_month") <= _month_text(month_number(as_of))) & (
+    cond = (pc.field("sealed_month") <= _month_text(month_number(as_of))) & (
         pc.field("sealed_at") < pa.scalar(cutoff, type=pa.timestamp("us", tz="UTC"))
     )
     if since is not None:
-        where = where & (pc.field("sealed_month") >= _month_text(since))
+        cond = cond & (pc.field("sealed_month") >= _month_text(since))
+    if where is not None:
+        cond = cond & where
     data = ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
-    return data.to_table(columns=wanted, filter=where)
+    return data.to_table(columns=wanted, filter=cond)
 
 
 def _days(values: pa.ChunkedArray) -> np.ndarray:
@@ -118,7 +128,7 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
     history of warehouse receipts and leases (a status lasts until it changes)."""
     since = month_number(as_of) - (WINDOW - 1)
     sc = "supply_chain"
-    inv = _read(
+    inv = read_verified(
         lake_uri,
         sc,
         "invoice",
@@ -144,7 +154,7 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
 
     def matched(kind: str, seller_when: str, day: str) -> pd.DataFrame:
         cols = ["firm_id", "counterparty_id", "direction", "invoice_no", day]
-        t = _read(lake_uri, sc, kind, cols, as_of, since)
+        t = read_verified(lake_uri, sc, kind, cols, as_of, since)
         s, k = _seller_key(t, seller_when)
         frame = pd.DataFrame(
             {"seller": _text(s), "key": _text(k), "day": _days(t[day]), "leaf_hash": _text(t["leaf_hash"])}
@@ -155,7 +165,7 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
     waybills = matched("logistics", "sale", "shipped_on")
     payments = matched("payment", "sale", "paid_on")
 
-    r = _read(
+    r = read_verified(
         lake_uri,
         sc,
         "warehouse_receipt",
@@ -175,7 +185,9 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
             "leaf_hash": _text(r["leaf_hash"]),
         }
     )
-    ls = _read(lake_uri, sc, "lease", ["firm_id", "lease_no", "status", "end_on", "event_time"], as_of, None)
+    ls = read_verified(
+        lake_uri, sc, "lease", ["firm_id", "lease_no", "status", "end_on", "event_time"], as_of, None
+    )
     leases = pd.DataFrame(
         {
             "firm_id": _text(ls["firm_id"]),
@@ -189,7 +201,7 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
     )
     payroll = {}
     for prefix, source in (("si", "social_insurance"), ("hf", "housing_fund")):
-        c = _read(
+        c = read_verified(
             lake_uri,
             source,
             "contribution",
@@ -348,4 +360,5 @@ __all__ = [
     "month_end_on_or_before",
     "month_ends",
     "read_snapshot",
+    "read_verified",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models import metrics
@@ -241,26 +242,29 @@ def score_days(lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[dat
     day's partition; returns the rows per day. A day without applications leaves no partition."""
     apps = read_bank(bank_uri, "applications")
     applied = apps["applied_on"].astype(str).str[:10]
-    loaded = None
+    wanted = apps[applied.isin({d.isoformat() for d in days})]
+    tables: dict[str, pa.Table] = {}
+    if not wanted.empty:
+        loaded = Registry(models_uri).load(family=FAMILY)
+        if not isinstance(loaded.model, Scorecard):
+            raise ScoringError(f"the {FAMILY} champion {loaded.entry['model_id']} is not a scorecard")
+        table = _score_table(lake_uri, wanted, loaded.model, loaded.entry)
+        day_of = pc.strftime(table["applied_on"], format="%Y-%m-%d")
+        tables = {d: table.filter(pc.equal(day_of, d)) for d in sorted(set(day_of.to_pylist()))}
     counts = {}
     for day in days:
-        todays = apps[applied == day.isoformat()]
         uri = score_uri(lake_uri, day)
-        fs, path = filesystem(uri)
-        if todays.empty:
+        part = tables.get(day.isoformat())
+        if part is None:
+            fs, path = filesystem(uri)
             if fs.exists(path):
                 fs.rm(path)
             counts[day] = 0
             continue
-        if loaded is None:
-            loaded = Registry(models_uri).load(family=FAMILY)
-            if not isinstance(loaded.model, Scorecard):
-                raise ScoringError(f"the {FAMILY} champion {loaded.entry['model_id']} is not a scorecard")
-        table = _score_table(lake_uri, todays, loaded.model, loaded.entry)
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
+        pq.write_table(part, sink)
         write_atomic(uri, sink.getvalue().to_pybytes())
-        counts[day] = table.num_rows
+        counts[day] = part.num_rows
     return counts
 
 
