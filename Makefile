@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration install constraints clean
+.PHONY: demo test lint typecheck unit integration install constraints clean bench-scorecard
 
 install: $(STAMP)
 
@@ -38,5 +38,12 @@ integration: $(STAMP)
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^smecredit' > constraints.txt
 
+# The scorecard benchmark's peers live in their own environment, never in the project's:
+# scorecardpy needs pandas < 3.
+bench-scorecard:
+	test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
+	.bench-venv/bin/python -m pip install --quiet --disable-pip-version-check optbinning scorecardpy 'pandas<3' scikit-learn scipy
+	.bench-venv/bin/python benchmarks/scorecard.py
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv demo-output .pytest_cache .mypy_cache .ruff_cache
