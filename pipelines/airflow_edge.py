@@ -146,3 +146,32 @@ def run_days(params: dict[str, Any] | None, dag_run: Any, lag_days: int = 1) -> 
     when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
     today = when.date() if when is not None else date.today()
     return [(today - timedelta(days=lag_days)).isoformat()]
+
+
+def email_sender(conn_id: str = "smtp_default") -> Any:
+    """Send outbox email through the Airflow SMTP connection ``conn_id`` (the provider's
+    ``SmtpHook``; host, port, login, password and ``from_email`` come from the connection).
+    The idempotency key is the Message-ID and an ``X-Idempotency-Key`` header."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    def send(message: dict[str, Any]) -> None:
+        import html
+
+        key = str(message["idempotency_key"])
+        with SmtpHook(smtp_conn_id=conn_id) as hook:
+            hook.send_email_smtp(
+                to=str(message["recipient"]),
+                subject=str(message["subject"]),
+                html_content=f"<pre>{html.escape(str(message['body']))}</pre>",
+                custom_headers={"X-Idempotency-Key": key, "Message-ID": f"<{key[:32]}@smecredit>"},
+            )
+
+    return send
+
+
+def webhook_config() -> tuple[str, str]:
+    """(URL, HMAC key) of the alert webhook: SMECREDIT_WEBHOOK_URL and SMECREDIT_WEBHOOK_KEY,
+    from the environment or Airflow Variables (a secrets backend serves the key in production)."""
+    url = _variable("SMECREDIT_WEBHOOK_URL") or os.environ.get("SMECREDIT_WEBHOOK_URL", "")
+    key = _variable("SMECREDIT_WEBHOOK_KEY") or os.environ.get("SMECREDIT_WEBHOOK_KEY", "")
+    return url, key
