@@ -53,3 +53,21 @@ def credit_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         IngestConfig(str(root / "world" / "landing"), str(root / "lake"), str(root / "world" / "trust.json"))
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def scored_lake(credit_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The credit world's lake with a trained pre-loan model and every application scored
+    (built once per session; tests that write must copy it)."""
+    import shutil
+    from datetime import date
+
+    from pipelines.scoring import read_bank, score_days, train
+
+    lake = tmp_path_factory.mktemp("scored") / "lake"
+    shutil.copytree(credit_world / "lake", lake)
+    bank = str(credit_world / "world" / "bank")
+    train(str(lake), bank, str(lake / "models"), min_bads=(5, 3))
+    days = sorted({date.fromisoformat(d) for d in read_bank(bank, "applications").applied_on})
+    score_days(str(lake), bank, str(lake / "models"), days)
+    return lake

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.review import ReviewError, Rules, read_reviews, review_days
 from pipelines.review.evaluate import evaluate
-from pipelines.scoring import read_bank, read_scores, score_days, train
+from pipelines.scoring import read_bank, read_scores
 from tests.airflow_helpers import load_dag, run_dag
 from tests.features.test_features import contribution, receipt, sale, waybill
 from tests.lake_rows import land, row, uscc
@@ -236,14 +236,12 @@ def test_bad_rule_tables_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_review_dag_on_the_simulated_world(
-    airflow_db: Path, credit_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_db: Path, credit_world: Path, scored_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake, bank = tmp_path / "lake", str(credit_world / "world" / "bank")
-    shutil.copytree(credit_world / "lake", lake)
-    train(str(lake), bank, str(lake / "models"), min_bads=(5, 3))
+    shutil.copytree(scored_lake, lake)
     apps = read_bank(bank, "applications")
     days = sorted({date.fromisoformat(d) for d in apps.applied_on})
-    score_days(str(lake), bank, str(lake / "models"), days)
     monkeypatch.setenv("SMECREDIT_LAKE_URI", str(lake))
     monkeypatch.setenv("SMECREDIT_BANK_URI", bank)
     run_dag(
