@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration install constraints clean bench-scorecard
+.PHONY: browser demo test lint typecheck unit integration install constraints clean bench-scorecard
 
 install: $(STAMP)
 
@@ -25,8 +25,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest
+
+# Headless Chromium renders the HTML report in a test (Debian's package; root installs it).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"

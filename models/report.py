@@ -25,7 +25,7 @@ def png(fig: Any) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
-def _figure() -> tuple[Any, Any]:
+def figure() -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +53,7 @@ def validation_report(
     p = np.asarray(pd_values, dtype=float)
     plots = []
 
-    fig, ax = _figure()
+    fig, ax = figure()
     fpr, tpr, _ = roc_curve(y, p)
     ax.plot(fpr, tpr, label=f"AUC {metrics.auc(y, p):.3f}")
     ax.plot([0, 1], [0, 1], ls="--", c="grey")
@@ -61,7 +61,7 @@ def validation_report(
     ax.legend()
     plots.append(png(fig))
 
-    fig, ax = _figure()
+    fig, ax = figure()
     grid = np.sort(np.unique(p))
     bad = np.searchsorted(np.sort(p[y == 1]), grid, side="right") / max((y == 1).sum(), 1)
     good = np.searchsorted(np.sort(p[y == 0]), grid, side="right") / max((y == 0).sum(), 1)
@@ -71,7 +71,7 @@ def validation_report(
     ax.legend()
     plots.append(png(fig))
 
-    fig, ax = _figure()
+    fig, ax = figure()
     bins = np.linspace(min(scores.min(), train_scores.min()), max(scores.max(), train_scores.max()), 30)
     ax.hist(scores[y == 0], bins=bins, alpha=0.6, density=True, label="good")
     ax.hist(scores[y == 1], bins=bins, alpha=0.6, density=True, label="bad")
@@ -80,7 +80,7 @@ def validation_report(
     plots.append(png(fig))
 
     calib = metrics.calibration_by_grade(y, p)
-    fig, ax = _figure()
+    fig, ax = figure()
     if len(calib):
         x = np.arange(len(calib))
         ax.bar(x - 0.2, calib["mean_pd"], width=0.4, label="mean PD")
@@ -101,7 +101,7 @@ def validation_report(
     plots.append(png(fig))
 
     psi_value = metrics.psi(train_scores, scores)
-    fig, ax = _figure()
+    fig, ax = figure()
     edges = np.unique(np.quantile(train_scores, np.linspace(0, 1, 11))[1:-1])
     e = np.bincount(np.searchsorted(edges, train_scores, side="right"), minlength=len(edges) + 1)
     a = np.bincount(np.searchsorted(edges, scores, side="right"), minlength=len(edges) + 1)

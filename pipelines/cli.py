@@ -146,6 +146,109 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.report import write_report
+
+    out = args.out or Path(Settings.from_env().lake_uri).parent / "report.html"
+    try:
+        figures = write_report(Settings.from_env(), str(out))
+    except OSError as exc:
+        return _fail(f"cannot write the report to {out}: {exc}", 1)
+    print(f"report written to {out}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    return 0
+
+
+def _print_table(frame: object, columns: Sequence[str]) -> None:
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    if frame.empty:
+        print("(none)")
+        return
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
+        print(frame[list(columns)].to_string(index=False))
+
+
+def cmd_scores(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.scoring import read_scores
+
+    scores = read_scores(Settings.from_env().lake_uri)
+    if args.firm:
+        scores = scores[scores["firm_id"] == args.firm]
+    cols = [
+        "application_id",
+        "firm_id",
+        "applied_on",
+        "as_of",
+        "pd",
+        "score",
+        "grade",
+        "reason_1",
+        "reason_2",
+    ]
+    _print_table(scores.sort_values("applied_on").tail(args.limit), cols)
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.monitor import MonitorError, acknowledge, read_alerts
+
+    lake = Settings.from_env().lake_uri
+    if args.ack:
+        try:
+            row = acknowledge(lake, args.ack, args.by)
+        except MonitorError as exc:
+            return _fail(str(exc), 1)
+        print(f"alert {args.ack} ({row['rule']} on loan {row['loan_id']}) acknowledged by {args.by}")
+        return 0
+    alerts = read_alerts(lake)
+    if args.open:
+        alerts = alerts[alerts["status"] != "resolved"]
+    order = {"critical": 0, "warning": 1, "info": 2}
+    alerts = alerts.assign(_o=alerts["severity"].map(order)).sort_values(["_o", "opened_on"])
+    cols = [
+        "alert_id",
+        "severity",
+        "rule",
+        "loan_id",
+        "firm_id",
+        "manager_id",
+        "status",
+        "opened_on",
+        "updated_on",
+    ]
+    _print_table(alerts.head(args.limit), cols)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.monitor import read_alerts
+    from pipelines.review import read_reviews
+    from pipelines.scoring import read_scores
+
+    lake = Settings.from_env().lake_uri
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (
+        ("pre_loan_scores", read_scores(lake)),
+        ("in_loan_reviews", read_reviews(lake)),
+        ("alerts", read_alerts(lake)),
+    ):
+        for col in frame.columns:  # list columns as semicolon-separated text for spreadsheets
+            is_list = frame[col].dtype == object and bool(
+                frame[col].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()
+            )
+            if is_list:
+                frame[col] = frame[col].map(lambda v: "; ".join(map(str, v)) if v is not None else "")
+        path = args.out / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        print(f"{len(frame)} rows written to {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
@@ -200,6 +303,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", type=int, default=1, help="firm_id hash shards (same rows for any count)")
     p.add_argument("--dictionary", action="store_true", help="print the feature dictionary (Markdown)")
     p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("report", help="write the self-contained HTML report for analysts and risk managers")
+    p.add_argument("--out", type=Path, help="HTML file (default: report.html beside the lake)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("scores", help="print pre-loan scores")
+    p.add_argument("--firm", help="only this firm (its USCC)")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_scores)
+
+    p = sub.add_parser("alerts", help="print post-loan alerts, or acknowledge one")
+    p.add_argument("--open", action="store_true", help="only open or acknowledged alerts")
+    p.add_argument("--ack", metavar="ALERT_ID", help="acknowledge this alert")
+    p.add_argument("--by", default="risk-manager", help="who acknowledges (with --ack)")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("export", help="write the score, review and alert tables to CSV")
+    p.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")

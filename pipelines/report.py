@@ -1,0 +1,251 @@
+"""``smecredit report``: one self-contained HTML page (plots as embedded PNG) for analysts and
+risk managers, read from the lake and the bank's books.
+
+Sections: verification and quarantine by source and reason; data quality; pre-loan scores
+(distribution, grade table with observed default rates, top reason codes); in-loan
+decisions and failing checks; alerts by severity and rule, and their delivery; model
+validation. The key figures carry ``data-key`` attributes, and a small script marks the page
+``data-rendered="ok"`` once every plot has loaded (``data-errors`` lists script errors), so a
+headless browser can check the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+
+from models.registry import Registry, RegistryError
+from models.report import figure, png, table_html
+from pipelines.config import Settings
+from pipelines.lake import filesystem, write_atomic
+from pipelines.monitor import read_alerts
+from pipelines.monitor.outbox import Outbox
+from pipelines.review import read_reviews
+from pipelines.scoring import ScoringError, labels, read_bank, read_scores
+
+CHECK_SCRIPT = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || e)));
+window.addEventListener('load', () => {
+  const imgs = Array.from(document.images);
+  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;
+  document.body.dataset.images = String(imgs.length);
+  document.body.dataset.brokenImages = String(broken);
+  document.body.dataset.errors = window.__errors.join(' | ');
+  document.body.dataset.rendered = (broken === 0 && window.__errors.length === 0) ? 'ok' : 'failed';
+});
+</script>"""
+
+
+def _table(lake_uri: str, name: str) -> pd.DataFrame:
+    fs, root = filesystem(lake_uri)
+    if not fs.exists(f"{root}/{name}"):
+        return pd.DataFrame()
+    return (
+        ds.dataset(f"{root}/{name}", format="parquet", partitioning="hive", filesystem=fs)
+        .to_table()
+        .to_pandas()
+    )
+
+
+def _key(name: str, value: Any) -> str:
+    return f'<b data-key="{html.escape(name)}">{html.escape(str(value))}</b>'
+
+
+def _section(title: str, *parts: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
+
+
+def _bar(series: pd.Series, title: str, xlabel: str) -> str:
+    fig, ax = figure()
+    if len(series):
+        ax.barh([str(i) for i in series.index][::-1], series.to_numpy()[::-1])
+    ax.set(title=title, xlabel=xlabel)
+    return png(fig)
+
+
+def verification(lake_uri: str) -> tuple[str, dict[str, Any]]:
+    log = _table(lake_uri, "ingest_log")
+    if log.empty:
+        return _section("Verification", "<p>Nothing ingested yet.</p>"), {}
+    reasons: Counter[str] = Counter()
+    rows = []
+    for source, group in log.groupby("source"):
+        by_reason: Counter[str] = Counter()
+        for text in group["quarantined_by_reason"]:
+            by_reason.update(json.loads(text))
+        reasons.update(by_reason)
+        rows.append(
+            {
+                "source": source,
+                "bundles": len(group),
+                "lines": int(group["lines"].sum()),
+                "verified": int(group["verified"].sum()),
+                "duplicates": int(group["duplicates"].sum()),
+                "quarantined": int(group["quarantined"].sum()),
+                "reasons": ", ".join(f"{k}={v}" for k, v in sorted(by_reason.items())) or "none",
+            }
+        )
+    figures = {
+        "bundles": len(log),
+        "lines": int(log["lines"].sum()),
+        "verified": int(log["verified"].sum()),
+        "quarantined": int(log["quarantined"].sum()),
+    }
+    quality = {k: v for k, v in reasons.items() if k.startswith("quality:")}
+    body = (
+        f"<p>{_key('bundles', figures['bundles'])} bundles, {_key('lines', figures['lines'])} lines: "
+        f"{_key('verified', figures['verified'])} verified and landed, "
+        f"{_key('quarantined', figures['quarantined'])} quarantined (every line accounted for).</p>"
+        + table_html(pd.DataFrame(rows))
+        + _bar(pd.Series(dict(reasons.most_common(10))), "Quarantine by reason", "lines")
+    )
+    q = (
+        f"<p>Validation: {int((log['validation'] == 'passed').sum())} bundles passed every expectation, "
+        f"{int((log['validation'] == 'failed_rows').sum())} had rows quarantined by quality checks "
+        f"({sum(quality.values())} rows: "
+        + (", ".join(f"{k[8:]}={v}" for k, v in sorted(quality.items())) or "none")
+        + ").</p>"
+    )
+    return _section("Verification and quarantine", body) + _section("Data quality", q), figures
+
+
+def scores_section(settings: Settings) -> tuple[str, dict[str, Any]]:
+    scores = read_scores(settings.lake_uri)
+    if scores.empty:
+        return _section("Pre-loan scores", "<p>No application scored yet.</p>"), {}
+    fig, ax = figure()
+    ax.hist(scores["score"], bins=30)
+    ax.set(title="Score distribution", xlabel="score", ylabel="applications")
+    plot = png(fig)
+    grades = scores.groupby("grade").agg(applications=("application_id", "size"), mean_pd=("pd", "mean"))
+    try:
+        apps = read_bank(settings.bank_uri, "applications")
+        lab = labels(apps, read_bank(settings.bank_uri, "loan_performance"))
+        joined = scores.merge(lab, on="application_id")
+        joined = joined[joined["observed"]]
+        observed = joined.groupby("grade").agg(observed=("bad", "size"), defaults=("bad", "sum"))
+        grades = grades.join(observed, how="left").fillna({"observed": 0, "defaults": 0})
+        grades["observed_default_rate"] = np.where(
+            grades["observed"] > 0, grades["defaults"] / grades["observed"].clip(lower=1), np.nan
+        )
+    except ScoringError:
+        pass
+    reasons = pd.Series(Counter(r for r in scores["reason_1"] if r)).sort_values(ascending=False).head(10)
+    figures = {"scored": len(scores), "mean_pd": float(scores["pd"].mean())}
+    body = (
+        f"<p>{_key('scored', len(scores))} applications scored, "
+        f"mean PD {_key('mean_pd', format(figures['mean_pd'], '.2%'))}; "
+        f"model {html.escape(str(scores['model_id'].iloc[-1]))}.</p>"
+        + plot
+        + "<h3>Grades and observed default rates (12 months, fully observed)</h3>"
+        + table_html(grades.reset_index())
+        + _bar(reasons, "Top reason codes (reason_1)", "applications")
+    )
+    return _section("Pre-loan scores", body), figures
+
+
+def review_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
+    reviews = read_reviews(lake_uri)
+    if reviews.empty:
+        return _section("In-loan review", "<p>No application reviewed yet.</p>"), {}
+    decisions = reviews["decision"].value_counts()
+    failing = pd.Series(Counter(c for lst in reviews["failed_checks"] for c in lst)).sort_values(
+        ascending=False
+    )
+    figures = {k: int(decisions.get(k, 0)) for k in ("approve", "refer", "decline")}
+    body = (
+        f"<p>{_key('reviewed', len(reviews))} applications reviewed: "
+        f"{_key('approve', figures['approve'])} approve, "
+        f"{_key('refer', figures['refer'])} refer, {_key('decline', figures['decline'])} decline.</p>"
+        + _bar(failing, "Failing checks", "applications")
+        + table_html(
+            reviews.sort_values("applied_on").tail(15)[
+                ["application_id", "firm_id", "applied_on", "grade", "decision", "decision_reason"]
+            ]
+        )
+    )
+    return _section("In-loan review", body), figures
+
+
+def alerts_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
+    alerts = read_alerts(lake_uri)
+    if alerts.empty:
+        return _section("Post-loan alerts", "<p>No alert raised yet.</p>"), {}
+    live = alerts[alerts["status"] != "resolved"]
+    pivot = live.pivot_table(
+        index="rule", columns="severity", values="alert_id", aggfunc="count", fill_value=0
+    )
+    outbox = Outbox(lake_uri).read()
+    sent = int((outbox["status"] == "sent").sum()) if len(outbox) else 0
+    figures = {"open_alerts": len(live), "alerts": len(alerts), "messages_sent": sent}
+    body = (
+        f"<p>{_key('open_alerts', len(live))} open or acknowledged alerts "
+        f"of {_key('alerts', len(alerts))} raised; "
+        f"{_key('messages_sent', sent)} of {len(outbox)} digests delivered.</p>"
+        + table_html(pivot.reset_index())
+    )
+    return _section("Post-loan alerts", body), figures
+
+
+def models_section(models_uri: str) -> str:
+    try:
+        entries = Registry(models_uri).entries()
+    except RegistryError as exc:
+        return _section("Models", f"<p>{html.escape(str(exc))}</p>")
+    if not entries:
+        return _section("Models", "<p>No model registered yet.</p>")
+    rows = [
+        {
+            "model_id": e["model_id"],
+            "status": e["status"],
+            "trained on": f"{e['training_window']['from']} to {e['training_window']['to']}",
+            **{
+                k: e["metrics"].get(k)
+                for k in ("auc", "gini", "ks", "brier", "psi_train_vs_oot", "grades_monotone")
+            },
+        }
+        for e in entries
+    ]
+    return _section("Models (out-of-time validation)", table_html(pd.DataFrame(rows)))
+
+
+def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
+    parts: list[str] = []
+    figures: dict[str, Any] = {}
+    for text, f in (
+        verification(settings.lake_uri),
+        scores_section(settings),
+        review_section(settings.lake_uri),
+        alerts_section(settings.lake_uri),
+    ):
+        parts.append(text)
+        figures.update(f)
+    parts.append(models_section(settings.models_uri))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>SME credit report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
+table.t{{border-collapse:collapse;margin:8px 0}} img{{margin:4px}}
+table.t td,table.t th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}</style>
+{CHECK_SCRIPT}</head><body>
+<h1>SME credit on chain-attested evidence</h1>
+<p>Lake {html.escape(settings.lake_uri)}; generated {stamp}.</p>
+{"".join(parts)}
+</body></html>
+"""
+    return page, figures
+
+
+def write_report(settings: Settings, out: str | Path) -> dict[str, Any]:
+    page, figures = build_report(settings)
+    write_atomic(str(out), page.encode())
+    return figures
