@@ -1,10 +1,18 @@
-"""``make demo``: the main job end to end on the embedded defaults.
+"""``make demo``: the whole job end to end on the embedded defaults, in minutes.
 
-Simulates a small SME economy under ``demo-output/world/`` (its landing zone, trust policy,
-the bank's books and the ground truth), drops a tampered copy of one bundle into the landing
-zone, runs the ``ingest_attested_records`` DAG in-process through Airflow (``dag.test()``,
-SQLite metadata under ``demo-output/airflow-home/``) into ``demo-output/lake/``, and prints
-what was verified, quarantined and landed. Rerunning it starts from a fresh lake.
+1. simulates an SME economy under ``demo-output/world/`` (landing zone, trust policy, the
+   bank's books, the ground truth) and drops a forged copy of one bundle into the landing;
+2. prepares Airflow's SQLite metadata database under ``demo-output/airflow-home/``;
+3. runs every DAG in order, in-process (``dag.test()``): ingest_attested_records,
+   build_features (every month end), train_models, score_pre_loan, review_in_loan and
+   monitor_post_loan (weekly over the last months), with a local SMTP sink and a webhook
+   sink that the demo starts and stops itself (what they receive is written under
+   ``demo-output/mail/`` and ``demo-output/webhook/``);
+4. writes ``demo-output/report.html`` and prints a summary.
+
+The demo world applies for credit and defaults more often than the default world (see
+``DEMO_WORLD``) so that a few thousand firms give a model enough defaults to learn from.
+Rerunning it starts from a fresh lake.
 """
 
 from __future__ import annotations
@@ -12,10 +20,28 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from pipelines.config import DEFAULT_DATA, ENV_LAKE, ENV_LANDING, ENV_TRUST, PROJECT_ROOT
+from pipelines.config import (
+    DEFAULT_DATA,
+    ENV_BANK,
+    ENV_LAKE,
+    ENV_LANDING,
+    ENV_MODELS,
+    ENV_TRUST,
+    PROJECT_ROOT,
+)
+
+DEMO_WORLD = {"apply_per_firm_year": 0.4, "miss_intercept": -4.8}
+WEBHOOK_KEY = "demo-webhook-key"
 
 
 def _airflow_env(home: Path) -> None:
@@ -25,29 +51,92 @@ def _airflow_env(home: Path) -> None:
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
 
 
-def run_demo(out: Path | None = None, firms: int = 300, months: int = 6) -> int:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def sinks(folder: Path) -> Iterator[tuple[int, int]]:
+    """A local SMTP server and a webhook receiver writing what they get under ``folder``;
+    yields their ports."""
+    from aiosmtpd.controller import Controller
+
+    mail, hooks = folder / "mail", folder / "webhook"
+    mail.mkdir(parents=True, exist_ok=True)
+    hooks.mkdir(parents=True, exist_ok=True)
+
+    class Smtp:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            n = len(list(mail.iterdir()))
+            (mail / f"{n:05d}.eml").write_bytes(envelope.content)
+            return "250 OK"
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            n = len(list(hooks.iterdir()))
+            record = {"headers": dict(self.headers), "body": json.loads(body)}
+            (hooks / f"{n:05d}.json").write_text(json.dumps(record, indent=1))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    smtp_port = _free_port()
+    controller = Controller(Smtp(), hostname="127.0.0.1", port=smtp_port)
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    controller.start()
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield smtp_port, int(http.server_address[1])
+    finally:
+        controller.stop()
+        http.shutdown()
+
+
+def run_demo(
+    out: Path | None = None,
+    firms: int = 3000,
+    months: int = 30,
+    world: dict[str, Any] | None = None,
+    min_bads: tuple[int, int] = (20, 5),
+    monitor_months: int = 6,
+) -> int:
     """Run the demo into ``out`` (default ``demo-output/``); return the exit code."""
-    from pipelines.cli import build_parser
     from pipelines.simulate import WorldConfig, simulate
     from pipelines.simulate.tamper import tamper_bundle
 
     out = (out or DEFAULT_DATA).resolve()
-    build_parser().print_help()
     started = time.perf_counter()
-    world, lake, home = out / "world", out / "lake", out / "airflow-home"
-    print(f"\n1/3 simulating {firms} firms over {months} months into {world} ...", flush=True)
-    summary = simulate(WorldConfig(firms=firms, months=months, seed=7), world)
-    print(f"    {sum(summary.records.values()):,} records in {summary.bundles} signed bundles, "
+    world_dir, lake, home = out / "world", out / "lake", out / "airflow-home"
+    steps = 9
+    say = _progress(started, steps)
+    say(1, f"simulating {firms:,} firms over {months} months into {world_dir}")
+    cfg = WorldConfig(firms=firms, months=months, seed=7, **(world if world is not None else DEMO_WORLD))
+    summary = simulate(cfg, world_dir)
+    print(f"      {sum(summary.records.values()):,} records in {summary.bundles} signed bundles, "
           f"{summary.applications} loan applications, {summary.defaults} defaults")  # fmt: skip
-    victim = max(world.glob("landing/supply_chain/*"), key=lambda p: p.stat().st_size)
-    tamper_bundle(victim, victim.with_name(f"{victim.name}-forged-copy"), "edit-record", world)
-    print(f"    plus a forged copy of {victim.name} (one record edited, manifest re-signed)")
-    shutil.rmtree(lake, ignore_errors=True)
+    victim = max(world_dir.glob("landing/supply_chain/*"), key=lambda p: p.stat().st_size)
+    tamper_bundle(victim, victim.with_name(f"{victim.name}-forged-copy"), "edit-record", world_dir)
+    print(f"      plus a forged copy of {victim.name} (one record edited, manifest re-signed)")
+    for old in (lake, home, out / "mail", out / "webhook", out / "report.html"):
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     os.environ.update(
-        {ENV_LANDING: str(world / "landing"), ENV_LAKE: str(lake), ENV_TRUST: str(world / "trust.json")}
+        {
+            ENV_LANDING: str(world_dir / "landing"),
+            ENV_LAKE: str(lake),
+            ENV_TRUST: str(world_dir / "trust.json"),
+            ENV_BANK: str(world_dir / "bank"),
+            ENV_MODELS: str(lake / "models"),
+            "SMECREDIT_FEATURE_SHARDS": "2",
+            "SMECREDIT_DELIVERY_BACKOFF_SECONDS": "5",
+        }
     )
     _airflow_env(home)
-    print(f"2/3 preparing Airflow's metadata database in {home} ...", flush=True)
+    say(2, f"preparing Airflow's metadata database in {home}")
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.db import resetdb
 
@@ -57,30 +146,95 @@ def run_demo(out: Path | None = None, firms: int = 300, months: int = 6) -> int:
         for path, error in bag.import_errors.items():
             print(f"DAG import error in {path}: {error}")
         return 1
-    print("3/3 running the ingest_attested_records DAG (collect, verify, validate, land) ...", flush=True)
+    first = cfg.start
+    last = date(
+        first.year + (first.month - 1 + months) // 12, (first.month - 1 + months) % 12 + 1, 1
+    ) - timedelta(days=1)
+    monitor_from = max(first + timedelta(days=90), last - timedelta(days=30 * monitor_months))
+    span = {"day": str(first), "through": str(last)}
+    runs: list[tuple[str, str, dict[str, Any]]] = [
+        ("ingest_attested_records", "collect, verify, validate (GX) and land every bundle", {}),
+        ("build_features", "point-in-time features for every month end",
+         {"as_of": span["day"], "through": span["through"]}),
+        ("train_models", "train, validate out of time and register the scorecard and challenger",
+         {"min_bads_train": min_bads[0], "min_bads_oot": min_bads[1]}),
+        ("score_pre_loan", "score every application", span),
+        ("review_in_loan", "review every scored application against the chain", span),
+        ("monitor_post_loan", f"monitor active loans weekly from {monitor_from}",
+         {"day": str(monitor_from), "through": str(last), "every_days": 7}),
+    ]  # fmt: skip
     from pipelines.airflow_edge import without_deadline
 
-    run = without_deadline(bag.get_dag("ingest_attested_records")).test()
-    print(_summary(lake))
-    print(f"DAG run {run.state} in {time.perf_counter() - started:.0f}s. Lake: {lake}; world: {world}")
-    return 0 if run.state == "success" else 1
+    with sinks(out) as (smtp_port, hook_port):
+        conn = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "extra": {
+                "disable_ssl": True,
+                "disable_tls": True,
+                "from_email": "alerts@smecredit.example",
+                "retry_limit": 1,
+            },
+        }
+        os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(conn)
+        os.environ["SMECREDIT_WEBHOOK_URL"] = f"http://127.0.0.1:{hook_port}/alerts"
+        os.environ["SMECREDIT_WEBHOOK_KEY"] = WEBHOOK_KEY
+        for step, (dag_id, what, conf) in enumerate(runs, start=3):
+            say(step, f"{dag_id}: {what}")
+            run = without_deadline(bag.get_dag(dag_id)).test(run_conf=conf)
+            if run.state != "success":
+                print(f"DAG {dag_id} ended {run.state}; stopping. Lake: {lake}")
+                return 1
+    say(9, "writing the report")
+    from pipelines.config import Settings
+    from pipelines.report import write_report
+
+    figures = write_report(Settings.from_env(), out / "report.html")
+    print(_summary(lake, out, figures))
+    print(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
+          f"report: {out / 'report.html'}")  # fmt: skip
+    return 0
 
 
-def _summary(lake: Path) -> str:
+def _progress(started: float, steps: int) -> Callable[[int, str], None]:
+    def say(step: int, text: str) -> None:
+        print(f"\n[{step}/{steps} +{time.perf_counter() - started:.0f}s] {text} ...", flush=True)
+
+    return say
+
+
+def _summary(lake: Path, out: Path, figures: dict[str, Any]) -> str:
     import pyarrow.dataset as ds
 
-    if not (lake / "ingest_log").exists():
-        return "nothing was ingested"
+    from models.registry import Registry, RegistryError
+
     log = ds.dataset(str(lake / "ingest_log"), format="parquet", partitioning="hive").to_table().to_pandas()
     reasons: dict[str, int] = {}
     for text in log.quarantined_by_reason:
         for reason, n in json.loads(text).items():
             reasons[reason] = reasons.get(reason, 0) + n
+    snapshots = len(list((lake / "features").glob("as_of_month=*")))
+    mails = len(list((out / "mail").glob("*.eml")))
+    posts = len(list((out / "webhook").glob("*.json")))
+    try:
+        champion = Registry(str(lake / "models")).entry()
+        model = f"{champion['model_id']} (out-of-time AUC {champion['metrics']['auc']:.3f})"
+    except RegistryError as exc:
+        model = f"none ({exc})"
     lines = [
-        f"ingested {len(log)} bundles: {log.lines.sum():,} lines = {log.verified.sum():,} verified and "
-        f"landed + {log.duplicates.sum():,} duplicates + {log.quarantined.sum():,} quarantined",
-        "quarantined by reason: " + (", ".join(f"{k}={v}" for k, v in sorted(reasons.items())) or "none"),
+        "",
+        "summary",
+        f"  verified: {len(log)} bundles, {log.lines.sum():,} lines = {log.verified.sum():,} verified + "
+        f"{log.duplicates.sum():,} duplicates + {log.quarantined.sum():,} quarantined "
+        f"({', '.join(f'{k}={v}' for k, v in sorted(reasons.items())) or 'none'})",
+        f"  features: {snapshots} monthly snapshots under {lake / 'features'}",
+        f"  model: {model}",
+        f"  scored: {figures.get('scored', 0)} applications; reviewed: {figures.get('approve', 0)} approve, "
+        f"{figures.get('refer', 0)} refer, {figures.get('decline', 0)} decline",
+        f"  alerts: {figures.get('alerts', 0)} raised, {figures.get('open_alerts', 0)} open; "
+        f"{figures.get('messages_sent', 0)} digests delivered: {mails} emails in {out / 'mail'}, "
+        f"{posts} signed webhook posts in {out / 'webhook'}",
+        f"  report: {out / 'report.html'}",
     ]
-    for source, group in log.groupby("source"):
-        lines.append(f"  {source}: {len(group)} bundles, {group.verified.sum():,} records landed")
     return "\n".join(lines)

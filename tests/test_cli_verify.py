@@ -111,7 +111,8 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SMECREDIT"))}
     code = (
         "import sys; from pathlib import Path; from pipelines.demo import run_demo; "
-        "raise SystemExit(run_demo(Path(sys.argv[1]), 60, 3))"
+        "raise SystemExit(run_demo(Path(sys.argv[1]), 400, 20, "
+        "{'apply_per_firm_year': 0.8, 'miss_intercept': -3.5}, (5, 3), 3))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
@@ -121,8 +122,17 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "DAG run success" in done.stdout
+    assert "demo finished" in done.stdout
     assert "proof_invalid=1" in done.stdout
+    for produced in (
+        "report.html",
+        "lake/features",
+        "lake/models/manifest.json",
+        "lake/alerts/alerts.parquet",
+    ):
+        assert (tmp_path / produced).exists(), produced
+    assert list((tmp_path / "mail").glob("*.eml")), "no alert digest reached the demo's SMTP sink"
+    assert list((tmp_path / "webhook").glob("*.json")), "no alert digest reached the demo's webhook sink"
     assert (tmp_path / "lake" / "ingest_log").is_dir() and (
         tmp_path / "airflow-home" / "airflow.db"
     ).is_file()
