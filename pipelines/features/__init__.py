@@ -22,7 +22,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipelines.features.catalogue import FEATURE_NAMES, FEATURES, dictionary_markdown
-from pipelines.features.compute import WINDOW, Inputs, compute, month_number, shard_hash
+from pipelines.features.compute import WINDOW, Inputs, compute, compute_codes, month_number, shard_hash
 from pipelines.lake import filesystem, write_atomic
 
 FEATURE_SCHEMA = pa.schema(
@@ -93,79 +93,73 @@ def read_verified(
     return data.to_table(columns=wanted, filter=cond)
 
 
+def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.ndarray:
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
 def _days(values: pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.cast(values, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return _np(pc.cast(values, pa.int32()))
 
 
 def _months(values: pa.ChunkedArray) -> np.ndarray:
-    years = np.asarray(pc.year(values).to_numpy(zero_copy_only=False), dtype=np.int64)
-    months = np.asarray(pc.month(values).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return years * 12 + months - 1
+    months: np.ndarray = _np(pc.year(values)) * 12 + _np(pc.month(values)) - 1
+    return months
 
 
 def _order(t: pa.Table) -> np.ndarray:
     """The position of each row on chain: height, then index (heights are chain order)."""
-    return np.asarray(t["height"].to_numpy(), dtype=np.int64) * 1_000_000_000 + np.asarray(
-        t["index"].to_numpy(), dtype=np.int64
+    order: np.ndarray = _np(t["height"]) * 1_000_000_000 + _np(t["index"])
+    return order
+
+
+def _leaf(values: pa.ChunkedArray) -> np.ndarray:
+    """Hex leaf hashes as fixed 64-byte strings, without a Python object per row."""
+    fixed = pc.cast(pc.cast(values, pa.binary()), pa.binary(64))
+    array = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
+    if len(array) == 0:
+        return np.zeros(0, dtype="S64")
+    data = np.frombuffer(array.buffers()[1], dtype="S64")
+    return np.array(data[array.offset : array.offset + len(array)])
+
+
+class _Codes:
+    """Integer codes of strings, shared by every column coded with one instance."""
+
+    def __init__(self, columns: Sequence[pa.ChunkedArray | pa.Array]) -> None:
+        chunks = [c for col in columns for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col])]
+        merged = pa.chunked_array(chunks, type=pa.string()) if chunks else pa.chunked_array([], pa.string())
+        unique = pc.unique(merged.drop_null() if merged.null_count else merged)
+        self.values = unique.take(pc.sort_indices(unique))
+
+    def __call__(self, col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        codes = pc.index_in(col, value_set=self.values)
+        return _np(pc.fill_null(codes, -1))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _seller_buyer(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """The selling and the buying firm of each trade row (the filer is the seller of a row
+    with direction ``sale``)."""
+    sale = pc.equal(t["direction"], "sale")
+    return pc.if_else(sale, t["firm_id"], t["counterparty_id"]), pc.if_else(
+        sale, t["counterparty_id"], t["firm_id"]
     )
-
-
-def _text(values: pa.ChunkedArray) -> pd.Series:
-    return pd.Series(values.to_numpy(zero_copy_only=False), dtype="str")
-
-
-def _seller_key(t: pa.Table, seller_when: str) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """The selling firm of each trade row and the key ``seller|invoice_no``; ``seller_when``
-    is the direction in which the filing firm is the seller."""
-    is_seller = pc.equal(t["direction"], seller_when)
-    seller = pc.if_else(is_seller, t["firm_id"], t["counterparty_id"])
-    return seller, pc.binary_join_element_wise(seller, t["invoice_no"], "|")
 
 
 def load_inputs(lake_uri: str, as_of: date) -> Inputs:
     """The rows every feature of ``as_of`` may use: trade and contributions of the 12 months
     window (their sealed month cannot be older than their business date), and the whole
-    history of warehouse receipts and leases (a status lasts until it changes)."""
+    history of warehouse receipts and leases (a status lasts until it changes). Strings are
+    coded as integers here, once, by Arrow."""
     since = month_number(as_of) - (WINDOW - 1)
     sc = "supply_chain"
-    inv = read_verified(
-        lake_uri,
-        sc,
-        "invoice",
-        ["firm_id", "counterparty_id", "direction", "invoice_no", "amount_fen", "issued_on"],
-        as_of,
-        since,
-    )
-    seller, key = _seller_key(inv, "sale")
-    buyer = pc.if_else(pc.equal(inv["direction"], "sale"), inv["counterparty_id"], inv["firm_id"])
-    invoices = pd.DataFrame(
-        {
-            "seller": _text(seller),
-            "buyer": _text(buyer),
-            "key": _text(key),
-            "amount_fen": inv["amount_fen"].to_numpy(),
-            "day": _days(inv["issued_on"]),
-            "month": _months(inv["issued_on"]),
-            "leaf_hash": _text(inv["leaf_hash"]),
-        }
-    ).drop_duplicates("key")
-    invoices["h_seller"] = shard_hash(invoices["seller"])
-    invoices["h_buyer"] = shard_hash(invoices["buyer"])
-
-    def matched(kind: str, seller_when: str, day: str) -> pd.DataFrame:
-        cols = ["firm_id", "counterparty_id", "direction", "invoice_no", day]
-        t = read_verified(lake_uri, sc, kind, cols, as_of, since)
-        s, k = _seller_key(t, seller_when)
-        frame = pd.DataFrame(
-            {"seller": _text(s), "key": _text(k), "day": _days(t[day]), "leaf_hash": _text(t["leaf_hash"])}
-        )
-        frame["h_seller"] = shard_hash(frame["seller"])
-        return frame
-
-    waybills = matched("logistics", "sale", "shipped_on")
-    payments = matched("payment", "sale", "paid_on")
-
-    r = read_verified(
+    trade = ["firm_id", "counterparty_id", "direction", "invoice_no"]
+    inv = read_verified(lake_uri, sc, "invoice", [*trade, "amount_fen", "issued_on"], as_of, since)
+    bills = read_verified(lake_uri, sc, "logistics", [*trade, "shipped_on"], as_of, since)
+    pays = read_verified(lake_uri, sc, "payment", [*trade, "paid_on"], as_of, since)
+    rec = read_verified(
         lake_uri,
         sc,
         "warehouse_receipt",
@@ -173,60 +167,89 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
         as_of,
         None,
     )
-    receipts = pd.DataFrame(
-        {
-            "firm_id": _text(r["firm_id"]),
-            "receipt_no": _text(r["receipt_no"]),
-            "status": _text(r["status"]),
-            "pledgee": pd.Series(r["pledgee"].to_numpy(zero_copy_only=False), dtype="str"),
-            "value_fen": np.asarray(pc.multiply(r["quantity"], r["unit_value_fen"]).to_numpy(), dtype=float),
-            "month": _months(r["event_time"]),
-            "order": _order(r),
-            "leaf_hash": _text(r["leaf_hash"]),
-        }
-    )
     ls = read_verified(
         lake_uri, sc, "lease", ["firm_id", "lease_no", "status", "end_on", "event_time"], as_of, None
     )
-    leases = pd.DataFrame(
-        {
-            "firm_id": _text(ls["firm_id"]),
-            "lease_no": _text(ls["lease_no"]),
-            "status": _text(ls["status"]),
-            "end_day": _days(ls["end_on"]),
-            "month": _months(ls["event_time"]),
-            "order": _order(ls),
-            "leaf_hash": _text(ls["leaf_hash"]),
+    contrib = ["firm_id", "period", "headcount", "wage_base_fen", "due_fen", "paid_fen"]
+    si = read_verified(lake_uri, "social_insurance", "contribution", contrib, as_of, since)
+    hf = read_verified(lake_uri, "housing_fund", "contribution", contrib, as_of, since)
+
+    parties = {name: _seller_buyer(t) for name, t in (("inv", inv), ("bills", bills), ("pays", pays))}
+    firm_cols = [c for pair in parties.values() for c in pair] + [t["firm_id"] for t in (rec, ls, si, hf)]
+    firms = _Codes(firm_cols)
+    keys_of = {
+        name: pc.binary_join_element_wise(parties[name][0], t["invoice_no"], "|")
+        for name, t in (("inv", inv), ("bills", bills), ("pays", pays))
+    }
+    keys = _Codes(list(keys_of.values()))
+
+    invoices = {
+        "seller": firms(parties["inv"][0]),
+        "buyer": firms(parties["inv"][1]),
+        "key": keys(keys_of["inv"]),
+        "amount_fen": _np(inv["amount_fen"]),
+        "day": _days(inv["issued_on"]),
+        "month": _months(inv["issued_on"]),
+        "leaf": _leaf(inv["leaf_hash"]),
+    }
+    if len(invoices["key"]):  # one row per invoice (seller and number)
+        _, first = np.unique(invoices["key"], return_index=True)
+        invoices = {k: v[np.sort(first)] for k, v in invoices.items()}
+
+    def matched(name: str, t: pa.Table, day: str) -> dict[str, np.ndarray]:
+        return {
+            "seller": firms(parties[name][0]),
+            "key": keys(keys_of[name]),
+            "day": _days(t[day]),
+            "leaf": _leaf(t["leaf_hash"]),
         }
+
+    statuses = _Codes([pa.array(["issued", "pledged", "released"])])
+    pledgees = _Codes([rec["pledgee"]])
+    receipts = {
+        "firm": firms(rec["firm_id"]),
+        "receipt": _Codes([rec["receipt_no"]])(rec["receipt_no"]),
+        "status": statuses(rec["status"]),
+        "pledgee": pledgees(rec["pledgee"]),
+        "value_fen": _np(pc.multiply(rec["quantity"], rec["unit_value_fen"]), float),
+        "month": _months(rec["event_time"]),
+        "order": _order(rec),
+        "leaf": _leaf(rec["leaf_hash"]),
+    }
+    leases = {
+        "firm": firms(ls["firm_id"]),
+        "lease": _Codes([ls["lease_no"]])(ls["lease_no"]),
+        "terminated": _np(pc.equal(ls["status"], "terminated")).astype(np.int64),
+        "end_day": _days(ls["end_on"]),
+        "month": _months(ls["event_time"]),
+        "order": _order(ls),
+        "leaf": _leaf(ls["leaf_hash"]),
+    }
+
+    def payroll(c: pa.Table) -> dict[str, np.ndarray]:
+        years = _np(pc.cast(pc.utf8_slice_codeunits(c["period"], 0, 4), pa.int64()))
+        months = _np(pc.cast(pc.utf8_slice_codeunits(c["period"], 5, 7), pa.int64()))
+        return {
+            "firm": firms(c["firm_id"]),
+            "month": years * 12 + months - 1,
+            **{col: _np(c[col]) for col in ("headcount", "wage_base_fen", "due_fen", "paid_fen")},
+            "order": _order(c),
+            "leaf": _leaf(c["leaf_hash"]),
+        }
+
+    names = np.asarray(firms.values.to_numpy(zero_copy_only=False), dtype=object)
+    return Inputs(
+        firms=names,
+        hashes=shard_hash(pd.Series(names, dtype="str")),
+        n_keys=len(keys),
+        invoices=invoices,
+        waybills=matched("bills", bills, "shipped_on"),
+        payments=matched("pays", pays, "paid_on"),
+        receipts=receipts,
+        leases=leases,
+        si=payroll(si),
+        hf=payroll(hf),
     )
-    payroll = {}
-    for prefix, source in (("si", "social_insurance"), ("hf", "housing_fund")):
-        c = read_verified(
-            lake_uri,
-            source,
-            "contribution",
-            ["firm_id", "period", "headcount", "wage_base_fen", "due_fen", "paid_fen"],
-            as_of,
-            since,
-        )
-        period = pc.utf8_slice_codeunits(c["period"], 0, 4), pc.utf8_slice_codeunits(c["period"], 5, 7)
-        years = np.asarray(pc.cast(period[0], pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-        months = np.asarray(pc.cast(period[1], pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-        payroll[prefix] = pd.DataFrame(
-            {
-                "firm_id": _text(c["firm_id"]),
-                "month": years * 12 + months - 1,
-                **{
-                    col: np.asarray(c[col].to_numpy(), dtype=np.int64)
-                    for col in ("headcount", "wage_base_fen", "due_fen", "paid_fen")
-                },
-                "order": _order(c),
-                "leaf_hash": _text(c["leaf_hash"]),
-            }
-        )
-    for frame in (receipts, leases, payroll["si"], payroll["hf"]):
-        frame["h_firm"] = shard_hash(frame["firm_id"])
-    return Inputs(invoices, waybills, payments, receipts, leases, payroll["si"], payroll["hf"])
 
 
 def _to_table(frame: pd.DataFrame) -> pa.Table:
@@ -241,11 +264,8 @@ def compute_shards(inputs: Inputs, as_of: date, shards: int = 1) -> pd.DataFrame
 
 def shard_rows(inputs: Inputs, as_of: date, k: int, n: int) -> pd.DataFrame:
     """The rows of the firms of shard ``k`` of ``n``."""
-    mine = inputs.shard(k, n)
-    firms = mine.firms()
-    if n > 1:
-        firms = firms[shard_hash(pd.Series(firms, dtype="str")) % n == k]
-    rows, _ = compute(mine, as_of, firms)
+    codes = inputs.codes_of_shard(k, n)
+    rows, _ = compute_codes(inputs.shard(k, n), as_of, inputs.firms[codes], codes)
     return rows
 
 
@@ -340,7 +360,8 @@ def feature_inputs(lake_uri: str, firm_id: str, as_of: date) -> list[str]:
     """The leaf hashes of the attested records ``firm_id``'s row of ``as_of`` was built from
     (their SHA-256, joined with newlines, is the row's ``input_hash``)."""
     as_of = month_end_on_or_before(as_of)
-    _, used = compute(load_inputs(lake_uri, as_of), as_of, pd.Index([firm_id]))
+    _, used = compute(load_inputs(lake_uri, as_of), as_of, pd.Index([firm_id]), with_inputs=True)
+    assert used is not None
     return list(used["leaf_hash"])
 
 

@@ -1,14 +1,17 @@
 """Feature arithmetic: per-firm aggregates of the attested records available at an as-of date.
 
-Everything is vectorised over firms: each firm gets a row position, and aggregates are
-``np.bincount`` or pandas group-bys over those positions; the only loops run over the 12
-months of a window. The inputs (``Inputs``) are already cut to what was sealed by the
-as-of date; this module never looks at ``sealed_at`` itself except to order corrections.
+Everything is vectorised over firms and records. Firm ids, invoice keys, receipt and lease
+numbers arrive as integer codes (``load_inputs`` encodes them with Arrow), leaf hashes as
+fixed-width bytes; aggregates are ``np.bincount`` and ufunc reductions over firm positions;
+the only Python loops run over the 12 months of a window, and one ``hashlib`` call per firm
+digests its input records. The inputs are already cut to what was sealed by the as-of date;
+this module looks at the chain order only to pick the latest status or correction.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
 
@@ -21,6 +24,12 @@ WINDOW = 12  # months
 EPOCH = date(1970, 1, 1)
 ROUND_FEN = 1_000_000  # 10,000 CNY
 JUMP = 0.25
+LEAF = 64  # hex characters of a SHA-256 leaf hash
+EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
+
+Frame = dict[str, np.ndarray]
+_HEX = np.zeros(256, dtype=np.uint64)  # ASCII hex digit -> its value
+_HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint64)
 
 
 def day_number(d: date) -> int:
@@ -37,52 +46,64 @@ def shard_hash(values: pd.Series) -> np.ndarray:
     return hashed
 
 
+def take(frame: Frame, mask: np.ndarray) -> Frame:
+    return {k: v[mask] for k, v in frame.items()}
+
+
+def rows(frame: Frame) -> int:
+    return len(next(iter(frame.values()))) if frame else 0
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """The attested rows a snapshot is built from, one frame per role.
+    """The attested rows a snapshot is built from, as columns of numpy arrays.
 
-    Frames and their columns (``day`` columns are days since 1970-01-01, ``month`` columns
-    year * 12 + month - 1, ``h_*`` columns ``shard_hash`` of a firm column, ``order`` the
-    position of the record on chain):
+    ``firms`` holds every firm id named by a row, sorted; firm columns (``seller``, ``buyer``,
+    ``firm``) are positions in it, ``hashes`` its ``shard_hash``. ``day`` columns are days
+    since 1970-01-01, ``month`` columns year * 12 + month - 1, ``order`` the position on chain,
+    ``leaf`` the leaf hash as 64 hex bytes. Frames and columns:
 
-    - invoices: seller, buyer, key, amount_fen, day, month, leaf_hash, h_seller, h_buyer
-    - waybills, payments: seller, key, day, leaf_hash, h_seller
-    - receipts: firm_id, receipt_no, status, pledgee, value_fen, month, order, leaf_hash, h_firm
-    - leases: firm_id, lease_no, status, end_day, day, month, order, leaf_hash, h_firm
-    - si, hf: firm_id, month, headcount, wage_base_fen, due_fen, paid_fen, order, leaf_hash, h_firm
+    - invoices: seller, buyer, key, amount_fen, day, month, leaf
+    - waybills, payments: seller, key, day, leaf (``key`` codes seller and invoice number,
+      shared with invoices; ``n_keys`` codes in all)
+    - receipts: firm, receipt, status (0 issued, 1 pledged, 2 released), pledgee (-1: none),
+      value_fen, month, order, leaf
+    - leases: firm, lease, terminated (0/1), end_day, month, order, leaf
+    - si, hf: firm, month, headcount, wage_base_fen, due_fen, paid_fen, order, leaf
     """
 
-    invoices: pd.DataFrame
-    waybills: pd.DataFrame
-    payments: pd.DataFrame
-    receipts: pd.DataFrame
-    leases: pd.DataFrame
-    si: pd.DataFrame
-    hf: pd.DataFrame
+    firms: np.ndarray
+    hashes: np.ndarray
+    n_keys: int
+    invoices: Frame
+    waybills: Frame
+    payments: Frame
+    receipts: Frame
+    leases: Frame
+    si: Frame
+    hf: Frame
 
     def shard(self, k: int, n: int) -> Inputs:
         """The rows that shard ``k`` of ``n`` needs: a trade row goes to the shards of both
         its seller and its buyer; every other row to its firm's shard."""
         if n == 1:
             return self
-        out = {}
+        mine = self.hashes % n == k
+        out: dict[str, Frame] = {}
         for f in fields(self):
-            frame: pd.DataFrame = getattr(self, f.name)
+            frame = getattr(self, f.name)
+            if not isinstance(frame, dict):
+                continue
             if f.name == "invoices":
-                keep = (frame["h_seller"].to_numpy() % n == k) | (frame["h_buyer"].to_numpy() % n == k)
+                out[f.name] = take(frame, mine[frame["seller"]] | mine[frame["buyer"]])
             elif f.name in ("waybills", "payments"):
-                keep = frame["h_seller"].to_numpy() % n == k
+                out[f.name] = take(frame, mine[frame["seller"]])
             else:
-                keep = frame["h_firm"].to_numpy() % n == k
-            out[f.name] = frame[keep]
-        return replace(self, **out)
+                out[f.name] = take(frame, mine[frame["firm"]])
+        return replace(self, **out)  # type: ignore[arg-type]
 
-    def firms(self) -> pd.Index:
-        """Every firm named by a row, as a sorted index."""
-        parts = [self.invoices["seller"], self.invoices["buyer"]]
-        parts += [getattr(self, name)["firm_id"] for name in ("receipts", "leases", "si", "hf")]
-        ids = pd.concat([p.astype(object) for p in parts], ignore_index=True)
-        return pd.Index(pd.unique(ids)).sort_values()
+    def codes_of_shard(self, k: int, n: int) -> np.ndarray:
+        return np.flatnonzero(self.hashes % n == k)
 
 
 def _sym_growth(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -100,26 +121,39 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1), empty)
 
 
+def _last_per(group: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Indices of the last row (by ``order``) of each distinct ``group``."""
+    idx = np.lexsort((order, group))
+    g = group[idx]
+    last = np.ones(len(idx), dtype=bool)
+    last[:-1] = g[1:] != g[:-1]
+    return np.asarray(idx[last])
+
+
 class _Builder:
-    def __init__(self, firms: pd.Index, as_of: date) -> None:
-        self.firms = firms
-        self.n = len(firms)
+    def __init__(self, inputs: Inputs, codes: np.ndarray, as_of: date) -> None:
+        self.inputs = inputs
+        self.n = len(codes)
+        self.local = np.full(len(inputs.firms) + 1, -1, dtype=np.int64)  # the last slot: unknown
+        self.local[codes[codes >= 0]] = np.flatnonzero(codes >= 0)
         self.today = day_number(as_of)
         self.month = month_number(as_of)
         self.out: dict[str, np.ndarray] = {}
-        self.trace: list[pd.DataFrame] = []
+        self.trace_pos: list[np.ndarray] = []
+        self.trace_leaf: list[np.ndarray] = []
         self.active = np.zeros((self.n, WINDOW), dtype=bool)  # months with any activity
         self.sales_growth_3m = np.zeros(self.n)
         self.si_known = np.full((self.n, WINDOW), np.nan)
 
-    def pos(self, ids: pd.Series) -> np.ndarray:
-        return np.asarray(self.firms.get_indexer(ids.astype(object)))
+    def pos(self, firm_codes: np.ndarray) -> np.ndarray:
+        return np.asarray(self.local[firm_codes])
 
     def count(self, pos: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(pos, weights=weights, minlength=self.n).astype(float)
 
-    def keep_trace(self, pos: np.ndarray, leaf_hash: pd.Series) -> None:
-        self.trace.append(pd.DataFrame({"pos": pos, "leaf_hash": leaf_hash.to_numpy(dtype=object)}))
+    def keep_trace(self, pos: np.ndarray, leaf: np.ndarray) -> None:
+        self.trace_pos.append(pos)
+        self.trace_leaf.append(leaf)
 
     def monthly(self, pos: np.ndarray, k: np.ndarray, weights: np.ndarray) -> np.ndarray:
         flat = np.bincount(pos * WINDOW + k, weights=weights, minlength=self.n * WINDOW)
@@ -127,64 +161,69 @@ class _Builder:
 
     # -- trade -----------------------------------------------------------------------
 
-    def trade(self, inputs: Inputs) -> None:
-        inv = inputs.invoices
-        k_all = self.month - inv["month"].to_numpy()
-        inv = inv[(k_all >= 0) & (k_all < WINDOW) & (inv["day"].to_numpy() <= self.today)]
-        k = (self.month - inv["month"].to_numpy()).astype(np.int64)
-        amount = inv["amount_fen"].to_numpy().astype(float)
+    def trade(self) -> None:
+        inv = self.inputs.invoices
+        k_all = self.month - inv["month"]
+        inv = take(inv, (k_all >= 0) & (k_all < WINDOW) & (inv["day"] <= self.today))
+        k = (self.month - inv["month"]).astype(np.int64)
+        amount = inv["amount_fen"].astype(float)
         out = self.out
-        for side, role in (("sales", "seller"), ("purchases", "buyer")):
+        for side, role, other_role in (("sales", "seller", "buyer"), ("purchases", "buyer", "seller")):
             pos = self.pos(inv[role])
             mine = pos >= 0
             p, kk, amt = pos[mine], k[mine], amount[mine]
-            self.keep_trace(p, inv["leaf_hash"][mine])
+            self.keep_trace(p, inv["leaf"][mine])
             by_month = self.monthly(p, kk, amt / 100)
             self.active |= by_month > 0
             for n in (3, 6, 12):
                 out[f"{side}_{n}m"] = by_month[:, :n].sum(axis=1)
-            other = inv["buyer" if role == "seller" else "seller"][mine].astype(object)
-            pairs = pd.DataFrame({"pos": p, "other": other.to_numpy(), "amount": amt})
-            pair_sum = pairs.groupby(["pos", "other"], sort=False)["amount"].sum().reset_index()
-            distinct = self.count(pair_sum["pos"].to_numpy())
+            other = inv[other_role][mine].astype(np.int64)
+            pair = p.astype(np.int64) * (len(self.inputs.firms) + 1) + other
+            uniq, inverse = np.unique(pair, return_inverse=True)
+            pair_sum = np.bincount(inverse, weights=amt)
+            pair_pos = (uniq // (len(self.inputs.firms) + 1)).astype(np.int64)
+            distinct = self.count(pair_pos)
             if side == "purchases":
                 out["suppliers_12m"] = distinct
                 continue
             out["customers_12m"] = distinct
             sales = by_month.sum(axis=1) * 100  # fen
-            share = pair_sum["amount"].to_numpy() / sales[pair_sum["pos"].to_numpy()]
-            out["customer_hhi_12m"] = self.count(pair_sum["pos"].to_numpy(), share**2)
-            top = pd.Series(share).groupby(pair_sum["pos"].to_numpy()).max()
-            out["top_customer_share_12m"] = np.zeros(self.n)
-            out["top_customer_share_12m"][top.index.to_numpy()] = top.to_numpy()
+            share = pair_sum / np.where(sales[pair_pos] > 0, sales[pair_pos], 1)
+            out["customer_hhi_12m"] = self.count(pair_pos, share**2)
+            top = np.zeros(self.n)
+            np.maximum.at(top, pair_pos, share)
+            out["top_customer_share_12m"] = top
             a3, b3 = by_month[:, :3].sum(axis=1), by_month[:, 3:6].sum(axis=1)
             a6, b6 = by_month[:, :6].sum(axis=1), by_month[:, 6:12].sum(axis=1)
             out["sales_growth_3m"] = _sym_growth(a3, b3)
             out["sales_growth_6m"] = _sym_growth(a6, b6)
-            mean = by_month.mean(axis=1)
-            out["sales_volatility_12m"] = _ratio(by_month.std(axis=1), mean, 0.0)
-            self._matching(inputs, inv[mine], p, amt)
+            out["sales_volatility_12m"] = _ratio(by_month.std(axis=1), by_month.mean(axis=1), 0.0)
+            self._matching(take(inv, mine), p, amt)
             n_inv = self.count(p)
             out["round_amount_share_12m"] = _ratio(self.count(p, (amt % ROUND_FEN == 0) * 1.0), n_inv, 0.0)
-            last = pd.Series(inv["day"][mine].to_numpy()).groupby(p).max()
-            days = np.full(self.n, 366.0)
-            days[last.index.to_numpy()] = np.minimum(366, self.today - last.to_numpy())
-            out["days_since_last_sale"] = days
+            last = np.full(self.n, np.iinfo(np.int64).min)
+            np.maximum.at(last, p, inv["day"][mine].astype(np.int64))
+            has_sale = last > np.iinfo(np.int64).min
+            out["days_since_last_sale"] = np.where(has_sale, np.minimum(366, self.today - last), 366.0)
             has = by_month > 0
-            first_k = np.where(has.any(axis=1), has.argmax(axis=1), WINDOW)
-            out["months_since_last_sale"] = first_k.astype(float)
+            out["months_since_last_sale"] = np.where(has.any(axis=1), has.argmax(axis=1), WINDOW).astype(
+                float
+            )
             self.sales_growth_3m = out["sales_growth_3m"]
 
-    def _matching(self, inputs: Inputs, sales: pd.DataFrame, pos: np.ndarray, amount: np.ndarray) -> None:
-        out, today = self.out, self.today
+    def _matching(self, sales: Frame, pos: np.ndarray, amount: np.ndarray) -> None:
+        out, today, n_keys = self.out, self.today, self.inputs.n_keys
+        bills = take(self.inputs.waybills, self.inputs.waybills["day"] <= today)
+        pays = take(self.inputs.payments, self.inputs.payments["day"] <= today)
+        has_bill = np.zeros(n_keys + 1, dtype=bool)
+        has_bill[bills["key"]] = True
+        first_paid = np.full(n_keys + 1, np.inf)
+        np.minimum.at(first_paid, pays["key"], pays["day"].astype(float))
         keys = sales["key"]
-        waybills = inputs.waybills[inputs.waybills["day"].to_numpy() <= today]
-        payments = inputs.payments[inputs.payments["day"].to_numpy() <= today]
-        billed = keys.isin(waybills["key"]).to_numpy()
-        first_paid = payments.groupby("key")["day"].min()
-        paid_day = keys.map(first_paid).to_numpy(dtype=float)
-        paid = ~np.isnan(paid_day)
-        issued = sales["day"].to_numpy()
+        billed = has_bill[keys]
+        paid_day = first_paid[keys]
+        paid = np.isfinite(paid_day)
+        issued = sales["day"].astype(float)
         n_inv = self.count(pos)
         out["waybill_match_share_12m"] = _ratio(self.count(pos, billed * 1.0), n_inv, 1.0)
         mature = issued <= today - 60
@@ -193,80 +232,85 @@ class _Builder:
         )
         outstanding = np.where(paid, paid_day, today) - issued
         out["dso_days_12m"] = _ratio(self.count(pos, amount * outstanding), self.count(pos, amount), 0.0)
-        used = set(keys)
-        for frame in (waybills, payments):
-            hit = frame[frame["key"].isin(used).to_numpy()]
+        used = np.zeros(n_keys + 1, dtype=bool)
+        used[keys] = True
+        for frame in (bills, pays):
+            hit = take(frame, used[frame["key"]])
             hp = self.pos(hit["seller"])
-            self.keep_trace(hp[hp >= 0], hit["leaf_hash"][hp >= 0])
+            self.keep_trace(hp[hp >= 0], hit["leaf"][hp >= 0])
 
     # -- receipts and leases ---------------------------------------------------------------
 
-    def assets(self, inputs: Inputs) -> None:
+    def assets(self) -> None:
         out = self.out
-        rec = inputs.receipts.sort_values("order", kind="stable")
-        pos_all = self.pos(rec["firm_id"])
-        rec, pos_all = rec[pos_all >= 0], pos_all[pos_all >= 0]
-        self.keep_trace(pos_all, rec["leaf_hash"])
-        prev_status = rec.groupby("receipt_no")["status"].shift()
-        prev_pledgee = rec.groupby("receipt_no")["pledgee"].shift()
-        double = (
-            (rec["status"] == "pledged")
-            & (prev_status == "pledged")
-            & (rec["pledgee"].fillna("") != prev_pledgee.fillna(""))
-        ).to_numpy(dtype=bool)
-        twice = pd.DataFrame({"pos": pos_all[double], "no": rec["receipt_no"][double].to_numpy(dtype=object)})
-        out["receipts_double_pledged"] = self.count(twice.drop_duplicates()["pos"].to_numpy())
-        latest = rec.drop_duplicates("receipt_no", keep="last")
-        lp = self.pos(latest["firm_id"])
-        value = latest["value_fen"].to_numpy().astype(float) / 100
-        status = latest["status"].to_numpy(dtype=object)
-        k = self.month - latest["month"].to_numpy()
-        out["receipts_held_value"] = self.count(lp, value * (status == "issued"))
-        out["receipts_pledged_value"] = self.count(lp, value * (status == "pledged"))
-        released = status == "released"
+        rec = self.inputs.receipts
+        p_all = self.pos(rec["firm"])
+        rec, p_all = take(rec, p_all >= 0), p_all[p_all >= 0]
+        self.keep_trace(p_all, rec["leaf"])
+        idx = np.lexsort((rec["order"], rec["receipt"]))
+        r = take(rec, idx)
+        pr = p_all[idx]
+        same = np.zeros(len(idx), dtype=bool)
+        same[1:] = r["receipt"][1:] == r["receipt"][:-1]
+        prev_status = np.concatenate([[-1], r["status"][:-1]])
+        prev_pledgee = np.concatenate([[-1], r["pledgee"][:-1]])
+        double = same & (r["status"] == 1) & (prev_status == 1) & (r["pledgee"] != prev_pledgee)
+        twice = (
+            np.unique(np.stack([pr[double], r["receipt"][double]]), axis=1)
+            if double.any()
+            else np.zeros((2, 0))
+        )
+        out["receipts_double_pledged"] = self.count(twice[0].astype(np.int64))
+        latest = take(rec, _last_per(rec["receipt"], rec["order"])) if rows(rec) else rec
+        lp = self.pos(latest["firm"])
+        value = latest["value_fen"] / 100
+        status = latest["status"]
+        k = self.month - latest["month"]
+        out["receipts_held_value"] = self.count(lp, value * (status == 0))
+        out["receipts_pledged_value"] = self.count(lp, value * (status == 1))
+        released = status == 2
         out["receipts_released_value_3m"] = self.count(lp, value * (released & (k < 3)))
         out["receipts_released_value_12m"] = self.count(lp, value * (released & (k < WINDOW)))
 
-        lease = inputs.leases.sort_values("order", kind="stable")
-        lpos = self.pos(lease["firm_id"])
-        lease, lpos = lease[lpos >= 0], lpos[lpos >= 0]
-        self.keep_trace(lpos, lease["leaf_hash"])
-        k = self.month - lease["month"].to_numpy()
-        ended = (lease["status"] == "terminated").to_numpy(dtype=bool) & (k < 3) & (k >= 0)
+        lease = self.inputs.leases
+        lpos = self.pos(lease["firm"])
+        lease, lpos = take(lease, lpos >= 0), lpos[lpos >= 0]
+        self.keep_trace(lpos, lease["leaf"])
+        k = self.month - lease["month"]
+        ended = (lease["terminated"] == 1) & (k < 3) & (k >= 0)
         out["lease_terminated_3m"] = (self.count(lpos, ended * 1.0) > 0) * 1.0
-        latest = lease.drop_duplicates("lease_no", keep="last")
-        lp = self.pos(latest["firm_id"])
-        end_day = latest["end_day"].to_numpy()
-        active = (latest["status"] == "active").to_numpy(dtype=bool) & (end_day >= self.today)
+        latest = take(lease, _last_per(lease["lease"], lease["order"])) if rows(lease) else lease
+        lp = self.pos(latest["firm"])
+        active = (latest["terminated"] == 0) & (latest["end_day"] >= self.today)
         out["active_leases"] = self.count(lp, active * 1.0)
-        months_left = pd.Series((end_day[active] - self.today) / 30.44).groupby(lp[active]).max()
-        out["months_to_lease_end"] = np.zeros(self.n)
-        out["months_to_lease_end"][months_left.index.to_numpy()] = months_left.to_numpy()
+        months_left = np.zeros(self.n)
+        np.maximum.at(months_left, lp[active], (latest["end_day"][active] - self.today) / 30.44)
+        out["months_to_lease_end"] = months_left
         out["no_active_lease"] = (out["active_leases"] == 0) * 1.0
 
     # -- social insurance and housing fund ----------------------------------------------------
 
-    def payroll(self, inputs: Inputs) -> None:
+    def payroll(self) -> None:
         out = self.out
         for prefix in ("si", "hf"):
-            frame: pd.DataFrame = getattr(inputs, prefix)
-            k_all = self.month - frame["month"].to_numpy()
-            frame = frame[(k_all >= 0) & (k_all < WINDOW)].sort_values("order", kind="stable")
-            frame = frame.drop_duplicates(["firm_id", "month"], keep="last")  # a correction wins
-            pos = self.pos(frame["firm_id"])
-            frame, pos = frame[pos >= 0], pos[pos >= 0]
-            self.keep_trace(pos, frame["leaf_hash"])
-            k = (self.month - frame["month"].to_numpy()).astype(np.int64)
+            frame: Frame = getattr(self.inputs, prefix)
+            k_all = self.month - frame["month"]
+            frame = take(frame, (k_all >= 0) & (k_all < WINDOW))
+            pos = self.pos(frame["firm"])
+            frame, pos = take(frame, pos >= 0), pos[pos >= 0]
+            if rows(frame):  # a correction (a later record of the same firm and period) wins
+                keep = _last_per(pos.astype(np.int64) * 100_000 + frame["month"], frame["order"])
+                frame, pos = take(frame, keep), pos[keep]
+            self.keep_trace(pos, frame["leaf"])
+            k = (self.month - frame["month"]).astype(np.int64)
             filed = np.zeros((self.n, WINDOW), dtype=bool)
             filed[pos, k] = True
             self.active |= filed
             heads = np.full((self.n, WINDOW), np.nan)
-            heads[pos, k] = frame["headcount"].to_numpy()
+            heads[pos, k] = frame["headcount"]
             wage = np.full((self.n, WINDOW), np.nan)
-            wage[pos, k] = _ratio(
-                frame["wage_base_fen"].to_numpy() / 100, frame["headcount"].to_numpy().astype(float), 0.0
-            )
-            short = np.maximum(0, frame["due_fen"].to_numpy() - frame["paid_fen"].to_numpy())
+            wage[pos, k] = _ratio(frame["wage_base_fen"] / 100, frame["headcount"].astype(float), 0.0)
+            short = np.maximum(0, frame["due_fen"] - frame["paid_fen"])
             late = np.zeros((self.n, WINDOW), dtype=bool)
             late[pos, k] = short > 0
             # Each month carries the newest filing up to it (columns run newest first).
@@ -301,50 +345,88 @@ class _Builder:
         out["history_months_12m"] = months
         out["thin_file"] = (months < 6) * 1.0
 
-    def frame(self, as_of: date) -> pd.DataFrame:
-        table = pd.DataFrame(
-            {
-                "firm_id": pd.Series(self.firms, dtype="str"),
-                "as_of": pd.Series([as_of] * self.n, dtype=object),
-            }
-        )
-        for name in FEATURE_NAMES:
-            table[name] = self.out.get(name, np.full(self.n, EMPTY[name])).astype(float)
-        trace = self.inputs()
-        counts = trace.groupby("pos").size()
-        joined = trace.groupby("pos")["leaf_hash"].agg("\n".join)
-        records = np.zeros(self.n, dtype=np.int64)
-        records[counts.index.to_numpy()] = counts.to_numpy()
-        digests = np.full(self.n, hashlib.sha256(b"").hexdigest(), dtype=object)
-        digests[joined.index.to_numpy()] = [hashlib.sha256(s.encode()).hexdigest() for s in joined]
-        table["input_records"] = records
-        table["input_hash"] = pd.Series(digests, dtype="str")
-        table["feature_set_version"] = FEATURE_SET_VERSION
-        return table
+    def trace(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (firm position, leaf hash) a row was built from, unique, sorted by both."""
+        if not self.trace_pos:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=f"S{LEAF}")
+        pos = np.concatenate(self.trace_pos).astype(np.int64, copy=False)
+        leaf = np.concatenate(self.trace_leaf)
+        # Sort by firm, then leaf: the leaf's first 16 hex digits as a 64-bit number order
+        # like the text; equal prefixes of different leaves (never seen) fall back to sorting
+        # the full text.
+        prefix = np.zeros(len(leaf), dtype=np.uint64)
+        if len(leaf):
+            text = np.ascontiguousarray(leaf).view(np.uint8).reshape(-1, LEAF)
+            for i in range(16):
+                prefix = (prefix << np.uint64(4)) | _HEX[text[:, i]]
+        idx = np.argsort(prefix, kind="stable")
+        idx = idx[np.argsort(pos[idx], kind="stable")]
+        pos, prefix = pos[idx], prefix[idx]
+        tie_candidates = np.flatnonzero((pos[1:] == pos[:-1]) & (prefix[1:] == prefix[:-1]))
+        leaf = leaf[idx]
+        tie = np.zeros(len(pos) - 1 if len(pos) else 0, dtype=bool)
+        tie[tie_candidates] = leaf[tie_candidates + 1] != leaf[tie_candidates]
+        if tie.any():
+            idx = np.lexsort((leaf, pos))
+            pos, leaf = pos[idx], leaf[idx]
+        keep = np.ones(len(pos), dtype=bool)
+        keep[1:] = (pos[1:] != pos[:-1]) | (leaf[1:] != leaf[:-1])
+        return pos[keep], leaf[keep]
 
-    def inputs(self) -> pd.DataFrame:
-        """Every (firm position, leaf hash) a row was built from, unique and sorted."""
-        trace = (
-            pd.concat(self.trace, ignore_index=True)
-            if self.trace
-            else pd.DataFrame(columns=["pos", "leaf_hash"])
-        )
-        trace = trace.astype({"pos": np.int64, "leaf_hash": object})
-        return trace.drop_duplicates().sort_values(["pos", "leaf_hash"], kind="stable")
+    def digests(self, pos: np.ndarray, leaf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per firm: how many input records, and the SHA-256 of their leaf hashes sorted and
+        joined with newlines (one hashlib call per firm over one contiguous buffer)."""
+        records = np.bincount(pos, minlength=self.n).astype(np.int64)
+        lines = np.char.add(leaf, b"\n") if len(leaf) else np.zeros(0, dtype=f"S{LEAF + 1}")
+        buffer = memoryview(np.ascontiguousarray(lines.astype(f"S{LEAF + 1}")).tobytes())
+        ends = np.cumsum(records) * (LEAF + 1)
+        starts = ends - records * (LEAF + 1)
+        digests = [
+            hashlib.sha256(buffer[s : e - 1]).hexdigest() if e > s else EMPTY_DIGEST
+            for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+        return records, np.array(digests, dtype=object)
 
 
-def compute(inputs: Inputs, as_of: date, firms: pd.Index | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compute(
+    inputs: Inputs, as_of: date, firms: Sequence[str] | pd.Index | None = None, with_inputs: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The feature rows of ``firms`` (default: every firm the inputs name) as of ``as_of``,
-    sorted by ``firm_id``, and the (``firm_id``, ``leaf_hash``) pairs each was built from."""
-    universe = inputs.firms() if firms is None else pd.Index(firms).sort_values()
-    b = _Builder(universe, as_of)
-    b.trade(inputs)
-    b.assets(inputs)
-    b.payroll(inputs)
+    sorted by ``firm_id``, and, with ``with_inputs``, the (``firm_id``, ``leaf_hash``) pairs
+    each was built from."""
+    if firms is None:
+        ids = inputs.firms
+        codes = np.arange(len(ids))
+    else:
+        ids = np.array(sorted({str(f) for f in firms}), dtype=object)
+        found = (
+            np.searchsorted(inputs.firms, ids) if len(inputs.firms) else np.zeros(len(ids), dtype=np.int64)
+        )
+        found = np.minimum(found, max(len(inputs.firms) - 1, 0))
+        hit = (inputs.firms[found] == ids) if len(inputs.firms) else np.zeros(len(ids), dtype=bool)
+        codes = np.where(hit, found, -1)
+    return compute_codes(inputs, as_of, ids, codes, with_inputs)
+
+
+def compute_codes(
+    inputs: Inputs, as_of: date, ids: np.ndarray, codes: np.ndarray, with_inputs: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """As ``compute``, for firm ``ids`` whose codes in ``inputs.firms`` are ``codes`` (-1: none)."""
+    b = _Builder(inputs, np.asarray(codes, dtype=np.int64), as_of)
+    b.trade()
+    b.assets()
+    b.payroll()
     b.cross()
-    table = b.frame(as_of)
-    trace = b.inputs()
-    used = pd.DataFrame(
-        {"firm_id": universe.to_numpy()[trace["pos"].to_numpy()], "leaf_hash": trace["leaf_hash"].to_numpy()}
-    )
+    pos, leaf = b.trace()
+    records, digests = b.digests(pos, leaf)
+    columns: dict[str, object] = {"firm_id": pd.Series(ids, dtype="str"), "as_of": [as_of] * b.n}
+    for name in FEATURE_NAMES:
+        columns[name] = np.asarray(b.out.get(name, np.full(b.n, EMPTY[name])), dtype=float)
+    columns["input_records"] = records
+    columns["input_hash"] = pd.Series(digests, dtype="str")
+    columns["feature_set_version"] = FEATURE_SET_VERSION
+    table = pd.DataFrame(columns)
+    if not with_inputs:
+        return table, None
+    used = pd.DataFrame({"firm_id": np.asarray(ids, dtype=object)[pos], "leaf_hash": leaf.astype(str)})
     return table, used
