@@ -423,7 +423,6 @@ __all__ = [
     "IngestError",
     "IngestReport",
     "ingest",
-    "ingest_bundle",
     "list_bundles",
     "pending",
 ]
