@@ -419,7 +419,10 @@ def compute_codes(
     b.cross()
     pos, leaf = b.trace()
     records, digests = b.digests(pos, leaf)
-    columns: dict[str, object] = {"firm_id": pd.Series(ids, dtype="str"), "as_of": [as_of] * b.n}
+    columns: dict[str, object] = {
+        "firm_id": pd.Series(ids, dtype="str"),
+        "as_of": pd.Series([as_of] * b.n, dtype=object),
+    }
     for name in FEATURE_NAMES:
         columns[name] = np.asarray(b.out.get(name, np.full(b.n, EMPTY[name])), dtype=float)
     columns["input_records"] = records

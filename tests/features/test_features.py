@@ -344,3 +344,12 @@ def test_the_feature_dictionary_in_docs_is_current() -> None:
     assert (ROOT / "docs" / "features.md").read_text() == dictionary_markdown(), (
         "docs/features.md is stale: run smecredit features --dictionary > docs/features.md"
     )
+
+
+def test_an_empty_lake_gives_an_empty_snapshot_for_any_shard_count(tmp_path: Path) -> None:
+    from pipelines.features import build_shard, merge_shards
+
+    for k in range(3):
+        build_shard(str(tmp_path), date(2024, 1, 31), k, 3)
+    uri, rows = merge_shards(str(tmp_path), date(2024, 1, 31), 3)
+    assert rows == 0 and read_snapshot(str(tmp_path), date(2024, 1, 31)).empty
