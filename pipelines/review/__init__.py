@@ -255,6 +255,46 @@ class Reviewer:
         for frame in (view.invoices, view.waybills, view.payments, view.ring_edges, view.orders):
             frame["seller"] = _seller(frame)
             frame["buyer"] = _buyer(frame)
+        self.full = view
+        # Row positions per firm and per document number, so that an application's checks
+        # look at its own rows only (not the whole batch's).
+        self.by = {
+            "invoices_seller": view.invoices.groupby("seller").indices,
+            "invoices_no": view.invoices.groupby("invoice_no").indices,
+            "waybills": view.waybills.groupby("seller").indices,
+            "payments": view.payments.groupby("seller").indices,
+            "orders": view.orders.groupby("seller").indices,
+            "receipts_firm": view.receipts.groupby("firm_id").indices,
+            "receipts_no": view.receipts.groupby("receipt_no").indices,
+            "si": view.si.groupby("firm_id").indices,
+            "hf": view.hf.groupby("firm_id").indices,
+        }
+
+    def _rows(self, frame: pd.DataFrame, *parts: tuple[str, Sequence[str]]) -> pd.DataFrame:
+        found = [self.by[index].get(key) for index, keys in parts for key in keys]
+        positions = [p for p in found if p is not None]
+        if not positions:
+            return frame.iloc[0:0]
+        return frame.iloc[np.unique(np.concatenate(positions))]
+
+    def _view_for(self, app: dict[str, Any]) -> ChainView:
+        firm = [str(app["firm_id"])]
+        v = self.full
+        return ChainView(
+            invoices=self._rows(
+                v.invoices, ("invoices_seller", firm), ("invoices_no", _items(app.get("invoice_nos")))
+            ),
+            orders=self._rows(v.orders, ("orders", firm)),
+            waybills=self._rows(v.waybills, ("waybills", firm)),
+            payments=self._rows(v.payments, ("payments", firm)),
+            ring_edges=v.ring_edges,
+            receipts=self._rows(
+                v.receipts, ("receipts_firm", firm), ("receipts_no", _items(app.get("collateral_receipts")))
+            ),
+            si=self._rows(v.si, ("si", firm)),
+            hf=self._rows(v.hf, ("hf", firm)),
+            newest=v.newest,
+        )
 
     @staticmethod
     def _known(frame: pd.DataFrame, cutoff: datetime) -> pd.DataFrame:
@@ -264,6 +304,7 @@ class Reviewer:
         day = date.fromisoformat(str(app["applied_on"])[:10])
         cutoff = _cutoff(day)
         firm = str(app["firm_id"])
+        self.v = self._view_for(app)
         return {
             "collateral": self.collateral(app, firm, cutoff),
             "receivables": self.receivables(app, firm, day, cutoff, earlier_offers),
