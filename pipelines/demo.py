@@ -99,7 +99,7 @@ def sinks(folder: Path) -> Iterator[tuple[int, int]]:
 
 def run_demo(
     out: Path | None = None,
-    firms: int = 3000,
+    firms: int = 2000,
     months: int = 30,
     world: dict[str, Any] | None = None,
     min_bads: tuple[int, int] = (20, 5),
@@ -131,7 +131,7 @@ def run_demo(
             ENV_TRUST: str(world_dir / "trust.json"),
             ENV_BANK: str(world_dir / "bank"),
             ENV_MODELS: str(lake / "models"),
-            "SMECREDIT_FEATURE_SHARDS": "2",
+            "SMECREDIT_FEATURE_SHARDS": "1",
             "SMECREDIT_DELIVERY_BACKOFF_SECONDS": "5",
         }
     )
