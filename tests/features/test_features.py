@@ -351,5 +351,5 @@ def test_an_empty_lake_gives_an_empty_snapshot_for_any_shard_count(tmp_path: Pat
 
     for k in range(3):
         build_shard(str(tmp_path), date(2024, 1, 31), k, 3)
-    uri, rows = merge_shards(str(tmp_path), date(2024, 1, 31), 3)
+    _, rows = merge_shards(str(tmp_path), date(2024, 1, 31), 3)
     assert rows == 0 and read_snapshot(str(tmp_path), date(2024, 1, 31)).empty
