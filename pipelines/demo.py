@@ -4,8 +4,10 @@
    bank's books, the ground truth) and drops a forged copy of one bundle into the landing;
 2. prepares Airflow's SQLite metadata database under ``demo-output/airflow-home/``;
 3. runs every DAG in order, in-process (``dag.test()``): ingest_attested_records,
-   build_features (every month end), train_models, score_pre_loan, review_in_loan and
-   monitor_post_loan (weekly over the last months), with a local SMTP sink and a webhook
+   build_features (every month end), train_models, score_pre_loan (every application),
+   review_in_loan (the last months' applications: a review reads each application's own
+   records, about 0.2 s each) and monitor_post_loan (weekly over the same months), with a
+   local SMTP sink and a webhook
    sink that the demo starts and stops itself (what they receive is written under
    ``demo-output/mail/`` and ``demo-output/webhook/``);
 4. writes ``demo-output/report.html`` and prints a summary.
@@ -159,7 +161,8 @@ def run_demo(
         ("train_models", "train, validate out of time and register the scorecard and challenger",
          {"min_bads_train": min_bads[0], "min_bads_oot": min_bads[1]}),
         ("score_pre_loan", "score every application", span),
-        ("review_in_loan", "review every scored application against the chain", span),
+        ("review_in_loan", f"review the applications from {monitor_from} against the chain",
+         {"day": str(monitor_from), "through": str(last)}),
         ("monitor_post_loan", f"monitor active loans weekly from {monitor_from}",
          {"day": str(monitor_from), "through": str(last), "every_days": 7}),
     ]  # fmt: skip
