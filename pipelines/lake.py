@@ -42,6 +42,16 @@ def write_atomic(uri: str, data: bytes) -> None:
     fs.mv(tmp, path)
 
 
+def write_parquet(uri: str, table: Any) -> None:
+    """Write a pyarrow ``table`` as one Parquet file at ``uri``, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_atomic(uri, sink.getvalue().to_pybytes())
+
+
 def check_writable(lake_uri: str) -> dict[str, str]:
     """Write, read back and delete a probe object under ``lake_uri``.
 

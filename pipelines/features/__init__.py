@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pipelines.features.catalogue import FEATURE_NAMES, FEATURES, dictionary_markdown
 from pipelines.features.compute import WINDOW, Inputs, compute, compute_codes, month_number, shard_hash
-from pipelines.lake import filesystem, write_atomic
+from pipelines.lake import filesystem, write_parquet
 
 FEATURE_SCHEMA = pa.schema(
     [
@@ -274,9 +274,7 @@ def snapshot_uri(lake_uri: str, as_of: date) -> str:
 
 
 def _write(uri: str, frame: pd.DataFrame) -> None:
-    sink = pa.BufferOutputStream()
-    pq.write_table(_to_table(frame), sink)
-    write_atomic(uri, sink.getvalue().to_pybytes())
+    write_parquet(uri, _to_table(frame))
 
 
 def build_snapshot(lake_uri: str, as_of: date, shards: int = 1) -> tuple[str, int]:
@@ -319,9 +317,7 @@ def merge_shards(lake_uri: str, as_of: date, n: int) -> tuple[str, int]:
         tables.append(pq.read_table(io.BytesIO(fs.cat_file(path)), schema=FEATURE_SCHEMA))
     merged = pa.concat_tables(tables).sort_by("firm_id")
     uri = snapshot_uri(lake_uri, as_of)
-    sink = pa.BufferOutputStream()
-    pq.write_table(merged, sink)
-    write_atomic(uri, sink.getvalue().to_pybytes())
+    write_parquet(uri, merged)
     fs.rm(staging, recursive=True)
     parent = staging.rsplit("/", 1)[0]
     try:

@@ -34,14 +34,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.json as pj
-import pyarrow.parquet as pq
 
 from attestations.errors import PolicyError
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
 from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
 from pipelines.ingest.quality import validate
-from pipelines.lake import bundle_key, filesystem, safe_name, write_atomic
+from pipelines.lake import bundle_key, filesystem, safe_name, write_atomic, write_parquet
 from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, TS, record_schema
 
 
@@ -183,19 +182,13 @@ def _without(table: pa.Table, record_ids: set[str]) -> pa.Table:
     return table.filter(pc.invert(pc.is_in(table["record_id"], value_set=pa.array(sorted(record_ids)))))
 
 
-def _write_parquet(uri: str, table: pa.Table) -> None:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    write_atomic(uri, sink.getvalue().to_pybytes())
-
-
 def _land(cfg: IngestConfig, source: str, key: str, tables: dict[str, pa.Table]) -> None:
     lake = cfg.lake_uri.rstrip("/")
     for kind, table in tables.items():
         months = pc.strftime(table["sealed_at"], format="%Y-%m")
         for month in sorted(set(months.to_pylist())):
             part = table.filter(pc.equal(months, month))
-            _write_parquet(f"{lake}/verified/{source}/{kind}/sealed_month={month}/part-{key}.parquet", part)
+            write_parquet(f"{lake}/verified/{source}/{kind}/sealed_month={month}/part-{key}.parquet", part)
 
 
 def _quarantine_table(
@@ -300,7 +293,7 @@ def _land_bundle(
         raw = {r.record_id: (r.line_no, lines[r.line_no - 1]) for r in result.verified if r.record_id in mine}
     _land(cfg, item.source, item.key, {k: _without(t, set(mine)) for k, t in item.tables.items()})
     quarantine = _quarantine_table(result, item.uri, mine, raw)
-    _write_parquet(f"{lake}/quarantine/source={item.source}/part-{item.key}.parquet", quarantine)
+    write_parquet(f"{lake}/quarantine/source={item.source}/part-{item.key}.parquet", quarantine)
     counts: dict[str, int] = {}
     for reason in quarantine["reason"].to_pylist():
         counts[reason] = counts.get(reason, 0) + 1
@@ -323,7 +316,7 @@ def _land_bundle(
         "ingested_at": datetime.now(UTC),
     }
     log = pa.Table.from_pylist([row], schema=INGEST_LOG)
-    _write_parquet(f"{lake}/ingest_log/source={item.source}/part-{item.key}.parquet", log)
+    write_parquet(f"{lake}/ingest_log/source={item.source}/part-{item.key}.parquet", log)
     return row
 
 

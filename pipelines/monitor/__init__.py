@@ -41,7 +41,7 @@ from models.registry import Registry, RegistryError
 from pipelines.config import Settings
 from pipelines.features import FEATURE_NAMES, load_inputs, read_verified
 from pipelines.features.compute import compute, month_number
-from pipelines.lake import filesystem, write_atomic
+from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.outbox import Outbox, digests
 from pipelines.scoring import read_bank, read_scores
 
@@ -397,9 +397,7 @@ def write_alerts(lake_uri: str, alerts: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(
         alerts.sort_values(["opened_on", "alert_id"]), schema=ALERT_SCHEMA, preserve_index=False
     )
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    write_atomic(alerts_uri(lake_uri), sink.getvalue().to_pybytes())
+    write_parquet(alerts_uri(lake_uri), table)
 
 
 def alert_id(loan_id: str, rule: str, opened_on: date) -> str:
@@ -510,9 +508,7 @@ def monitor_day(
         feats, _ = compute(load_inputs(settings.lake_uri, day), day, pd.Index(sorted(set(loans["firm_id"]))))
         behaviour = _behaviour(settings, books, loans, feats, day)
         table = pa.Table.from_pandas(behaviour, schema=BEHAVIOUR_SCHEMA, preserve_index=False)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        write_atomic(behaviour_uri(settings.lake_uri, day), sink.getvalue().to_pybytes())
+        write_parquet(behaviour_uri(settings.lake_uri, day), table)
         found = conditions(settings, catalogue, loans, feats, behaviour, day)
     updated, events = update_alerts(alerts, found, day)
     write_alerts(settings.lake_uri, updated)

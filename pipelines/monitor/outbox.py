@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.lake import filesystem, write_atomic
+from pipelines.lake import filesystem, write_parquet
 from pipelines.notify import one_line
 
 OUTBOX_SCHEMA = pa.schema(
@@ -151,9 +151,7 @@ class Outbox:
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, schema=OUTBOX_SCHEMA, preserve_index=False)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        write_atomic(self.uri, sink.getvalue().to_pybytes())
+        write_parquet(self.uri, table)
 
     def add(self, messages: Sequence[dict[str, Any]]) -> int:
         """Queue ``messages`` not queued before (by idempotency key); return how many."""

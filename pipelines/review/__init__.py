@@ -44,7 +44,7 @@ from scipy.sparse.csgraph import connected_components
 from pipelines.config import Settings
 from pipelines.features import read_verified
 from pipelines.features.compute import month_number
-from pipelines.lake import filesystem, write_atomic
+from pipelines.lake import filesystem, write_parquet
 from pipelines.schemas import SOURCES
 
 RULES = Path(__file__).with_name("rules.json")
@@ -601,9 +601,7 @@ def review_days(
                 }
             )
         table = pa.Table.from_pylist(rows, schema=REVIEW_SCHEMA)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        write_atomic(uri, sink.getvalue().to_pybytes())
+        write_parquet(uri, table)
         counts[day] = len(rows)
     return counts
 

@@ -36,7 +36,7 @@ from pipelines.features import (
     read_snapshot,
 )
 from pipelines.features.catalogue import EMPTY
-from pipelines.lake import filesystem, write_atomic
+from pipelines.lake import filesystem, write_parquet
 
 FAMILY = "pre_loan"
 LABEL_MONTHS = 12
@@ -261,9 +261,7 @@ def score_days(lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[dat
                 fs.rm(path)
             counts[day] = 0
             continue
-        sink = pa.BufferOutputStream()
-        pq.write_table(part, sink)
-        write_atomic(uri, sink.getvalue().to_pybytes())
+        write_parquet(uri, part)
         counts[day] = part.num_rows
     return counts
 
