@@ -52,6 +52,19 @@ def write_parquet(uri: str, table: Any) -> None:
     write_atomic(uri, sink.getvalue().to_pybytes())
 
 
+def read_parquet_files(uri: str, pattern: str, schema: Any) -> Any:
+    """Every Parquet file under ``uri`` whose path matches the glob ``pattern``, in path
+    order, as one pyarrow table of ``schema`` (empty when there are none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, root = filesystem(uri)
+    files = sorted(fs.glob(f"{root}/{pattern}"))
+    if not files:
+        return schema.empty_table()
+    return pa.concat_tables([pq.read_table(pa.BufferReader(fs.cat_file(f)), schema=schema) for f in files])
+
+
 def check_writable(lake_uri: str) -> dict[str, str]:
     """Write, read back and delete a probe object under ``lake_uri``.
 

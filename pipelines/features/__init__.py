@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -35,6 +35,8 @@ FEATURE_SCHEMA = pa.schema(
         pa.field("feature_set_version", pa.string(), nullable=False),
     ]
 )
+Reader = Callable[..., pa.Table]
+"""``read_verified`` or a stand-in with its signature (``VerifiedCache``)."""
 _MONTH = ds.partitioning(pa.schema([("sealed_month", pa.string())]), flavor="hive")
 
 
@@ -62,6 +64,19 @@ def _month_text(n: int) -> str:
     return f"{n // 12:04d}-{n % 12 + 1:02d}"
 
 
+def _sealed_by(as_of: date, since: int | None, where: pc.Expression | None) -> pc.Expression:
+    cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+    cond = (pc.field("sealed_month") <= _month_text(month_number(as_of))) & (
+        pc.field("sealed_at") < pa.scalar(cutoff, type=pa.timestamp("us", tz="UTC"))
+    )
+    if since is not None:
+        cond = cond & (pc.field("sealed_month") >= _month_text(since))
+    return cond if where is None else cond & where
+
+
+_ATTESTATION = ["sealed_at", "height", "index", "leaf_hash", "record_id"]
+
+
 def read_verified(
     lake_uri: str,
     source: str,
@@ -76,21 +91,66 @@ def read_verified(
     index, leaf_hash, record_id``; ``where`` filters further."""
     fs, root = filesystem(lake_uri)
     path = f"{root}/verified/{source}/{kind}"
-    wanted = list(dict.fromkeys([*columns, "sealed_at", "height", "index", "leaf_hash", "record_id"]))
+    wanted = list(dict.fromkeys([*columns, *_ATTESTATION]))
     if not fs.exists(path):
         from pipelines.schemas import record_schema
 
         return record_schema(kind).empty_table().select(wanted)
-    cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-    cond = (pc.field("sealed_month") <= _month_text(month_number(as_of))) & (
-        pc.field("sealed_at") < pa.scalar(cutoff, type=pa.timestamp("us", tz="UTC"))
-    )
-    if since is not None:
-        cond = cond & (pc.field("sealed_month") >= _month_text(since))
-    if where is not None:
-        cond = cond & where
     data = ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
-    return data.to_table(columns=wanted, filter=cond)
+    return data.to_table(columns=wanted, filter=_sealed_by(as_of, since, where))
+
+
+class VerifiedCache:
+    """``read_verified`` for a run over many days of one lake (a monitoring backfill): each
+    table is read from storage once, for every day up to ``last`` and every window that
+    starts no earlier than ``WINDOW`` months before ``first``, and kept sorted by
+    ``sealed_at`` (which sets ``sealed_month``), so a call's window is a zero-copy slice
+    that ``where`` then filters. Calls outside that range read the lake. Memory grows with
+    the tables read: about what one feature snapshot's inputs take, plus the range."""
+
+    def __init__(self, lake_uri: str, first: date, last: date) -> None:
+        self.lake_uri, self.last = lake_uri, last
+        self.since = month_number(first) - (WINDOW - 1)
+        self._tables: dict[tuple[str, str, bool], tuple[pa.Table, np.ndarray]] = {}
+
+    def __call__(
+        self,
+        lake_uri: str,
+        source: str,
+        kind: str,
+        columns: Sequence[str],
+        as_of: date,
+        since: int | None,
+        where: pc.Expression | None = None,
+    ) -> pa.Table:
+        if lake_uri != self.lake_uri or as_of > self.last or (since is not None and since < self.since):
+            return read_verified(lake_uri, source, kind, columns, as_of, since, where)
+        key = (source, kind, since is None)
+        if key not in self._tables:
+            fs, root = filesystem(lake_uri)
+            path = f"{root}/verified/{source}/{kind}"
+            if not fs.exists(path):
+                return read_verified(lake_uri, source, kind, columns, as_of, since, where)
+            data = ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
+            first = None if since is None else self.since
+            table = data.to_table(filter=_sealed_by(self.last, first, None)).sort_by("sealed_at")
+            self._tables[key] = (table, _micros(table["sealed_at"]))
+        table, stamps = self._tables[key]
+        cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+        hi = int(np.searchsorted(stamps, _micros(pa.array([cutoff]))[0]))
+        lo = 0
+        if since is not None:
+            start = datetime(since // 12, since % 12 + 1, 1, tzinfo=UTC)
+            lo = int(np.searchsorted(stamps, _micros(pa.array([start]))[0]))
+        part = table.slice(lo, max(hi - lo, 0))
+        if where is not None:
+            part = part.filter(where)
+        return part.select(list(dict.fromkeys([*columns, *_ATTESTATION])))
+
+
+def _micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Timestamps as int64 microseconds since the epoch, UTC."""
+    return _np(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()))
 
 
 def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.ndarray:
@@ -148,18 +208,20 @@ def _seller_buyer(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     )
 
 
-def load_inputs(lake_uri: str, as_of: date) -> Inputs:
+def load_inputs(lake_uri: str, as_of: date, read: Reader | None = None) -> Inputs:
     """The rows every feature of ``as_of`` may use: trade and contributions of the 12 months
     window (their sealed month cannot be older than their business date), and the whole
     history of warehouse receipts and leases (a status lasts until it changes). Strings are
-    coded as integers here, once, by Arrow."""
+    coded as integers here, once, by Arrow. ``read`` replaces ``read_verified`` (with a
+    ``VerifiedCache`` for runs over many days)."""
+    read = read or read_verified
     since = month_number(as_of) - (WINDOW - 1)
     sc = "supply_chain"
     trade = ["firm_id", "counterparty_id", "direction", "invoice_no"]
-    inv = read_verified(lake_uri, sc, "invoice", [*trade, "amount_fen", "issued_on"], as_of, since)
-    bills = read_verified(lake_uri, sc, "logistics", [*trade, "shipped_on"], as_of, since)
-    pays = read_verified(lake_uri, sc, "payment", [*trade, "paid_on"], as_of, since)
-    rec = read_verified(
+    inv = read(lake_uri, sc, "invoice", [*trade, "amount_fen", "issued_on"], as_of, since)
+    bills = read(lake_uri, sc, "logistics", [*trade, "shipped_on"], as_of, since)
+    pays = read(lake_uri, sc, "payment", [*trade, "paid_on"], as_of, since)
+    rec = read(
         lake_uri,
         sc,
         "warehouse_receipt",
@@ -167,12 +229,10 @@ def load_inputs(lake_uri: str, as_of: date) -> Inputs:
         as_of,
         None,
     )
-    ls = read_verified(
-        lake_uri, sc, "lease", ["firm_id", "lease_no", "status", "end_on", "event_time"], as_of, None
-    )
+    ls = read(lake_uri, sc, "lease", ["firm_id", "lease_no", "status", "end_on", "event_time"], as_of, None)
     contrib = ["firm_id", "period", "headcount", "wage_base_fen", "due_fen", "paid_fen"]
-    si = read_verified(lake_uri, "social_insurance", "contribution", contrib, as_of, since)
-    hf = read_verified(lake_uri, "housing_fund", "contribution", contrib, as_of, since)
+    si = read(lake_uri, "social_insurance", "contribution", contrib, as_of, since)
+    hf = read(lake_uri, "housing_fund", "contribution", contrib, as_of, since)
 
     parties = {name: _seller_buyer(t) for name, t in (("inv", inv), ("bills", bills), ("pays", pays))}
     firm_cols = [c for pair in parties.values() for c in pair] + [t["firm_id"] for t in (rec, ls, si, hf)]

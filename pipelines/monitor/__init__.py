@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from models.registry import Registry, RegistryError
 from pipelines.config import Settings
-from pipelines.features import FEATURE_NAMES, load_inputs, read_verified
+from pipelines.features import FEATURE_NAMES, Reader, VerifiedCache, load_inputs, read_verified
 from pipelines.features.compute import compute, month_number
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.outbox import Outbox, digests
@@ -125,9 +125,12 @@ class Books:
     portfolio: pd.DataFrame
     managers: pd.DataFrame
     scores: pd.DataFrame
+    read: Reader = read_verified
+    """How the verified tables are read: ``read_verified``, or a ``VerifiedCache`` over the
+    days of the run so that each table is read from the lake once."""
 
     @classmethod
-    def read(cls, settings: Settings) -> Books:
+    def read_for(cls, settings: Settings, days: Sequence[date] = ()) -> Books:
         bank = settings.bank_uri
         return cls(
             read_bank(bank, "applications"),
@@ -135,6 +138,7 @@ class Books:
             read_bank(bank, "portfolio"),
             read_bank(bank, "risk_managers"),
             read_scores(settings.lake_uri),
+            VerifiedCache(settings.lake_uri, min(days), max(days)) if len(days) > 1 else read_verified,
         )
 
 
@@ -170,9 +174,7 @@ def _behaviour(
     X = rows[list(FEATURE_NAMES)]
     p_bad = model.predict_proba(X)[:, 1]
     score = model.points(X) if hasattr(model, "points") else np.full(len(rows), np.nan)
-    pre = read_scores(settings.lake_uri)[["application_id", "score"]].rename(
-        columns={"score": "at_disbursement"}
-    )
+    pre = books.scores[["application_id", "score"]].rename(columns={"score": "at_disbursement"})
     rows = rows.assign(pd=p_bad, score=score).merge(pre, on="application_id", how="left")
     return pd.DataFrame(
         {
@@ -190,12 +192,12 @@ def _behaviour(
     )
 
 
-def _receipt_status(lake_uri: str, numbers: list[str], day: date) -> pd.DataFrame:
+def _receipt_status(read: Reader, lake_uri: str, numbers: list[str], day: date) -> pd.DataFrame:
     if not numbers:
         return pd.DataFrame(
             columns=["receipt_no", "status", "pledgee", "value_fen", "record_id", "leaf_hash"]
         )
-    t = read_verified(
+    t = read(
         lake_uri,
         "supply_chain",
         "warehouse_receipt",
@@ -210,6 +212,7 @@ def _receipt_status(lake_uri: str, numbers: list[str], day: date) -> pd.DataFram
 
 def conditions(
     settings: Settings,
+    books: Books,
     catalogue: Catalogue,
     loans: pd.DataFrame,
     feats: pd.DataFrame,
@@ -250,7 +253,10 @@ def conditions(
         )
 
     receipts = _receipt_status(
-        settings.lake_uri, [str(r) for rs in loans["collateral_receipts"] if rs is not None for r in rs], day
+        books.read,
+        settings.lake_uri,
+        [str(r) for rs in loans["collateral_receipts"] if rs is not None for r in rs],
+        day,
     )
     latest_receipt = (
         receipts.drop_duplicates("receipt_no", keep="last").set_index("receipt_no") if len(receipts) else None
@@ -326,12 +332,17 @@ def conditions(
         for rule, lo, hi in (("dpd_1_30", 1, 30), ("dpd_31_60", 31, 60), ("dpd_61_90", 61, 90)):
             if rule in rules and lo <= dpd <= hi:
                 hit(row, rule, float(dpd), {"dpd": dpd, "month_end": str(row.month_end)}, "books")
-    _attach_evidence(settings.lake_uri, out, receipts, feats, day)
+    _attach_evidence(books.read, settings.lake_uri, out, receipts, feats, day)
     return out
 
 
 def _attach_evidence(
-    lake_uri: str, found: list[dict[str, Any]], receipts: pd.DataFrame, feats: pd.DataFrame, day: date
+    read: Reader,
+    lake_uri: str,
+    found: list[dict[str, Any]],
+    receipts: pd.DataFrame,
+    feats: pd.DataFrame,
+    day: date,
 ) -> None:
     """The attested records behind each condition (record ids and leaf hashes, newest first,
     at most ``EVIDENCE_CAP``), read once per kind for every firm that needs them."""
@@ -350,7 +361,7 @@ def _attach_evidence(
     for kind, (source, table, cols) in reads.items():
         if firms[kind]:
             frames[kind] = (
-                read_verified(
+                read(
                     lake_uri,
                     source,
                     table,
@@ -492,7 +503,7 @@ def monitor_day(
     settings: Settings, day: date, catalogue: Catalogue, webhook_url: str = "", books: Books | None = None
 ) -> dict[str, Any]:
     """Monitor every active loan on ``day``: behaviour scores, alerts, outbox digests."""
-    books = books or Books.read(settings)
+    books = books or Books.read_for(settings)
     alerts = read_alerts(settings.lake_uri)
     if len(alerts):
         last = max(_iso(d) for d in alerts["updated_on"])
@@ -505,11 +516,12 @@ def monitor_day(
     feats = pd.DataFrame(columns=["firm_id", *FEATURE_NAMES, "input_hash"])
     found: list[dict[str, Any]] = []
     if len(loans):
-        feats, _ = compute(load_inputs(settings.lake_uri, day), day, pd.Index(sorted(set(loans["firm_id"]))))
+        inputs = load_inputs(settings.lake_uri, day, books.read)
+        feats, _ = compute(inputs, day, pd.Index(sorted(set(loans["firm_id"]))))
         behaviour = _behaviour(settings, books, loans, feats, day)
         table = pa.Table.from_pandas(behaviour, schema=BEHAVIOUR_SCHEMA, preserve_index=False)
         write_parquet(behaviour_uri(settings.lake_uri, day), table)
-        found = conditions(settings, catalogue, loans, feats, behaviour, day)
+        found = conditions(settings, books, catalogue, loans, feats, behaviour, day)
     updated, events = update_alerts(alerts, found, day)
     write_alerts(settings.lake_uri, updated)
     queued = Outbox(settings.lake_uri).add(digests(events, books.managers, day, webhook_url))
@@ -528,7 +540,7 @@ def monitor_day(
 def monitor_days(
     settings: Settings, days: Sequence[date], catalogue: Catalogue, webhook_url: str = ""
 ) -> list[dict[str, Any]]:
-    books = Books.read(settings)
+    books = Books.read_for(settings, days)
     return [monitor_day(settings, d, catalogue, webhook_url, books) for d in sorted(days)]
 
 

@@ -25,7 +25,6 @@ The decision is the first matching rule of ``rules.json`` (or ``SMECREDIT_REVIEW
 from __future__ import annotations
 
 import bisect
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,14 +36,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.config import Settings
 from pipelines.features import read_verified
 from pipelines.features.compute import month_number
-from pipelines.lake import filesystem, write_parquet
+from pipelines.lake import filesystem, read_parquet_files, write_parquet
 from pipelines.schemas import SOURCES
 
 RULES = Path(__file__).with_name("rules.json")
@@ -622,13 +620,10 @@ def _offers_before(apps: pd.DataFrame) -> dict[str, dict[str, str]]:
 
 def read_reviews(lake_uri: str) -> pd.DataFrame:
     """Every in-loan review in the lake (empty with the schema's columns when none)."""
-    fs, root = filesystem(lake_uri)
-    files = sorted(fs.glob(f"{root}/reviews/in_loan/applied_on=*/part-0.parquet"))
-    if not files:
-        return REVIEW_SCHEMA.empty_table().to_pandas()
-    return pd.concat(
-        [pq.read_table(io.BytesIO(fs.cat_file(f))).to_pandas() for f in files], ignore_index=True
+    table = read_parquet_files(
+        f"{lake_uri.rstrip('/')}/reviews/in_loan", "applied_on=*/part-0.parquet", REVIEW_SCHEMA
     )
+    return table.to_pandas()
 
 
 def run(settings: Settings, days: Sequence[str]) -> dict[str, int]:

@@ -36,7 +36,7 @@ from pipelines.features import (
     read_snapshot,
 )
 from pipelines.features.catalogue import EMPTY
-from pipelines.lake import filesystem, write_parquet
+from pipelines.lake import filesystem, read_parquet_files, write_parquet
 
 FAMILY = "pre_loan"
 LABEL_MONTHS = 12
@@ -292,13 +292,10 @@ def _score_table(lake_uri: str, apps: pd.DataFrame, model: Scorecard, entry: dic
 
 def read_scores(lake_uri: str) -> pd.DataFrame:
     """Every pre-loan score in the lake (empty with the schema's columns when none)."""
-    fs, root = filesystem(lake_uri)
-    files = sorted(fs.glob(f"{root}/scores/pre_loan/applied_on=*/part-0.parquet"))
-    if not files:
-        return SCORE_SCHEMA.empty_table().to_pandas()
-    return pd.concat(
-        [pq.read_table(io.BytesIO(fs.cat_file(f))).to_pandas() for f in files], ignore_index=True
+    table = read_parquet_files(
+        f"{lake_uri.rstrip('/')}/scores/pre_loan", "applied_on=*/part-0.parquet", SCORE_SCHEMA
     )
+    return table.to_pandas()
 
 
 def application_days(bank_uri: str, first: date, last: date) -> list[date]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pipelines.cli import main
 from pipelines.features import (
     FEATURE_NAMES,
+    VerifiedCache,
     build_snapshot,
     compute_shards,
     dictionary_markdown,
@@ -23,8 +24,10 @@ from pipelines.features import (
     load_inputs,
     month_end_on_or_before,
     read_snapshot,
+    read_verified,
 )
 from pipelines.features.catalogue import EMPTY
+from pipelines.features.compute import compute, month_number
 from tests.conftest import ROOT
 from tests.lake_rows import land, row, uscc
 
@@ -304,6 +307,35 @@ def test_one_shard_and_eight_give_the_same_rows(sim_lake: Path) -> None:
     pd.testing.assert_frame_equal(one, eight)
     assert not one[list(FEATURE_NAMES)].isna().any().any()
     assert np.isfinite(one[list(FEATURE_NAMES)].to_numpy()).all()
+
+
+def test_a_cache_over_many_days_reads_what_the_lake_gives(credit_world: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lake = str(credit_world / "lake")
+    cache = VerifiedCache(lake, date(2024, 9, 3), date(2025, 2, 11))
+    some = pa.array(
+        sorted(
+            set(read_verified(lake, "supply_chain", "lease", ["firm_id"], AS_OF, None)["firm_id"].to_pylist())
+        )[:25]
+    )
+    for day in (date(2024, 9, 3), date(2024, 12, 31), date(2025, 2, 11), date(2025, 2, 12)):
+        calls = [
+            ("supply_chain", "invoice", ["firm_id", "amount_fen"], month_number(day) - 11),
+            ("supply_chain", "lease", ["lease_no", "status"], None),
+            ("social_insurance", "contribution", ["firm_id", "period"], month_number(day) - 6),
+        ]
+        for source, kind, columns, since in calls:
+            for where in (None, pc.field("firm_id").isin(some)):
+                want = read_verified(lake, source, kind, columns, day, since, where).sort_by("record_id")
+                got = cache(lake, source, kind, columns, day, since, where).sort_by("record_id")
+                assert got.num_rows > 0 and got.equals(want), (day, kind, since, where)
+    day = date(2025, 1, 17)
+    firms = pd.Index(sorted(some.to_pylist()))
+    cached, _ = compute(load_inputs(lake, day, cache), day, firms)
+    direct, _ = compute(load_inputs(lake, day), day, firms)
+    pd.testing.assert_frame_equal(cached, direct)
 
 
 def test_snapshots_are_written_once_per_month_and_rebuilt_in_place(sim_lake: Path) -> None:
