@@ -210,6 +210,26 @@ def _receipt_status(read: Reader, lake_uri: str, numbers: list[str], day: date) 
     return t.sort_values(["height", "index"], kind="stable")
 
 
+def _coverage(
+    loans: pd.DataFrame, receipts: pd.DataFrame, bank: str
+) -> dict[str, tuple[float, list[str], list[str]]]:
+    """Per loan with collateral: the value of its offered receipts still pledged to ``bank``
+    (latest status of each receipt), the receipts offered, and those no longer pledged to it."""
+    pairs = loans[["loan_id", "collateral_receipts"]].explode("collateral_receipts").dropna()
+    if not len(pairs):
+        return {}
+    pairs = pairs.assign(receipt_no=pairs["collateral_receipts"].astype(str))
+    latest = receipts.drop_duplicates("receipt_no", keep="last")[
+        ["receipt_no", "status", "pledgee", "value_fen"]
+    ]
+    m = pairs.merge(latest, on="receipt_no", how="left")
+    ours = (m["status"] == "pledged") & (m["pledgee"] == bank)
+    value = m["value_fen"].where(ours, 0.0).groupby(m["loan_id"]).sum()
+    offered = m.groupby("loan_id")["receipt_no"].agg(list)
+    lost = m[~ours].groupby("loan_id")["receipt_no"].agg(list)
+    return {str(k): (float(value[k]), offered[k], lost.get(k, [])) for k in offered.index}
+
+
 def conditions(
     settings: Settings,
     books: Books,
@@ -258,9 +278,7 @@ def conditions(
         [str(r) for rs in loans["collateral_receipts"] if rs is not None for r in rs],
         day,
     )
-    latest_receipt = (
-        receipts.drop_duplicates("receipt_no", keep="last").set_index("receipt_no") if len(receipts) else None
-    )
+    cover = _coverage(loans, receipts, settings.bank_name) if "collateral_coverage" in rules else {}
     for row in f.itertuples(index=False):
         if "sales_drop" in rules and row.sales_6m > 0:
             drop = 1 - (row.sales_3m / 3) / (row.sales_6m / 6)
@@ -291,20 +309,15 @@ def conditions(
         ):
             down = -row.si_headcount_change_3m
             hit(row, "headcount_down", down, {"down": down, "headcount": row.si_headcount}, "si")
-        offered = [str(r) for r in (row.collateral_receipts if row.collateral_receipts is not None else [])]
-        if "collateral_coverage" in rules and offered and latest_receipt is not None:
-            mine = latest_receipt.reindex(offered)
-            ours = mine[(mine["status"] == "pledged") & (mine["pledgee"] == settings.bank_name)]
-            lost = [n for n in offered if n not in ours.index]
-            cover = (
-                float(ours["value_fen"].sum()) * (1 - catalogue.haircut) / max(float(row.balance_fen), 1.0)
-            )
-            if lost and cover < float(rules["collateral_coverage"]["threshold"]) and row.balance_fen > 0:
-                figures = {"coverage": cover, "receipts_gone": lost, "balance_fen": int(row.balance_fen)}
+        if row.loan_id in cover and row.balance_fen > 0:
+            value, offered, lost = cover[row.loan_id]
+            coverage = value * (1 - catalogue.haircut) / max(float(row.balance_fen), 1.0)
+            if lost and coverage < float(rules["collateral_coverage"]["threshold"]):
+                figures = {"coverage": coverage, "receipts_gone": lost, "balance_fen": int(row.balance_fen)}
                 hit(
                     row,
                     "collateral_coverage",
-                    cover,
+                    coverage,
                     figures,
                     "receipts:" + ",".join(offered),
                     severity="critical",
