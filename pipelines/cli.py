@@ -146,6 +146,16 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return value
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
     from pipelines.report import write_report
@@ -252,7 +262,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
-    return run_demo(args.out)
+    return run_demo(
+        args.out, firms=args.firms, months=args.months, monitor_months=args.monitor_months, seed=args.seed
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,6 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")
+    p.add_argument(
+        "--firms", type=_positive, default=2000, help="firms in the simulated world (default 2000)"
+    )
+    p.add_argument("--months", type=_positive, default=30, help="months of history (default 30)")
+    p.add_argument(
+        "--monitor-months",
+        type=_positive,
+        default=6,
+        help="months reviewed and monitored at the end (default 6)",
+    )
+    p.add_argument("--seed", type=int, default=7, help="the world's random seed (default 7)")
     p.set_defaults(func=cmd_demo)
     return parser
 

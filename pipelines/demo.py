@@ -106,6 +106,7 @@ def run_demo(
     world: dict[str, Any] | None = None,
     min_bads: tuple[int, int] = (20, 5),
     monitor_months: int = 6,
+    seed: int = 7,
 ) -> int:
     """Run the demo into ``out`` (default ``demo-output/``); return the exit code."""
     from pipelines.simulate import WorldConfig, simulate
@@ -117,7 +118,7 @@ def run_demo(
     steps = 9
     say = _progress(started, steps)
     say(1, f"simulating {firms:,} firms over {months} months into {world_dir}")
-    cfg = WorldConfig(firms=firms, months=months, seed=7, **(world if world is not None else DEMO_WORLD))
+    cfg = WorldConfig(firms=firms, months=months, seed=seed, **(world if world is not None else DEMO_WORLD))
     summary = simulate(cfg, world_dir)
     print(f"      {sum(summary.records.values()):,} records in {summary.bundles} signed bundles, "
           f"{summary.applications} loan applications, {summary.defaults} defaults")  # fmt: skip
