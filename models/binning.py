@@ -128,62 +128,20 @@ def _counts(idx: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np
     return np.bincount(idx, minlength=n_bins), np.bincount(idx, weights=y, minlength=n_bins).astype(int)
 
 
-def _optimal_monotone(
-    cuts: list[float], x: np.ndarray, y: np.ndarray, max_bins: int
-) -> tuple[list[float], int]:
-    """The cuts, among those of the pre-bins ``cuts``, that group adjacent pre-bins into at
-    most ``max_bins`` bins whose bad rate strictly rises (or strictly falls) from bin to bin
-    with the largest information value, and the trend (+1 rising, -1 falling) they follow.
-
-    Dynamic programming over the pre-bins: ``best[i, j]`` is the largest IV of pre-bins
-    ``0..j`` cut into ``k`` monotone bins, the last being pre-bins ``i..j``; each round adds
-    a bin. Pre-bins come from a tree with the minimum bin share, so every bin keeps it. A
-    tie keeps the fewer bins.
-    """
-    n = len(cuts) + 1
-    count, bads = _counts(np.searchsorted(np.asarray(cuts), x, side="right"), y, n)
-    csum = np.concatenate([[0.0], np.cumsum(count)])
-    bsum = np.concatenate([[0.0], np.cumsum(bads)])
-    cnt = csum[None, 1:] - csum[:-1, None]  # [i, j]: pre-bins i..j
-    bd = bsum[None, 1:] - bsum[:-1, None]
-    valid = np.triu(np.ones((n, n), dtype=bool))
-    total_bads, total_goods = float(bads.sum()), float(count.sum() - bads.sum())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pg = (cnt - bd + SMOOTH) / (total_goods + SMOOTH)
-        pb = (bd + SMOOTH) / (total_bads + SMOOTH)
-        iv = np.where(valid, (pg - pb) * np.log(pg / pb), -np.inf)
-        rate = np.where(valid, bd / np.maximum(cnt, 1), np.nan)
-    best_total, best_cuts, best_trend = -np.inf, [], 1
-    for trend in (1, -1):
-        signed = trend * rate
-        # previous bin ending at pre-bin i-1, as [h, i]
-        prev_rate = np.full((n, n), np.nan)
-        prev_rate[:, 1:] = signed[:, :-1]
-        layer = np.full((n, n), -np.inf)
-        layer[0, :] = iv[0, :]
-        back: list[np.ndarray] = []
-        layers = [layer]
-        for _ in range(1, max(max_bins, 1)):
-            prev = np.full((n, n), -np.inf)
-            prev[:, 1:] = layer[:, :-1]
-            with np.errstate(invalid="ignore"):
-                ok = prev_rate[:, :, None] < signed[None, :, :]  # [h, i, j]
-            candidates = np.where(ok, prev[:, :, None], -np.inf)
-            arg = np.argmax(candidates, axis=0)
-            layer = np.where(valid, iv + np.take_along_axis(candidates, arg[None], axis=0)[0], -np.inf)
-            back.append(arg)
-            layers.append(layer)
-        for k, lay in enumerate(layers):
-            i = int(np.argmax(lay[:, n - 1]))
-            total = float(lay[i, n - 1])
-            if total > best_total + 1e-12:
-                starts, j = [], n - 1
-                for kk in range(k, 0, -1):
-                    starts.append(i)
-                    i, j = int(back[kk - 1][i, j]), i - 1
-                best_total, best_trend = total, trend
-                best_cuts = [cuts[s - 1] for s in sorted(starts)]
-    return best_cuts, best_trend
+def _monotone(cuts: list[float], x: np.ndarray, y: np.ndarray, trend: int) -> list[float]:
+    """Merge adjacent bins until the bad rate moves in one direction (``trend``)."""
+    while cuts:
+        idx = np.searchsorted(np.asarray(cuts), x, side="right")
+        count, bads = _counts(idx, y, len(cuts) + 1)
+        rate = bads / np.maximum(count, 1)
+        step = np.diff(rate) * trend
+        bad_steps = np.flatnonzero(step < 0)
+        if not len(bad_steps):
+            break
+        # drop the cut with the smallest violation first
+        worst = bad_steps[np.argmax(step[bad_steps])]
+        cuts = cuts[:worst] + cuts[worst + 1 :]
+    return cuts
 
 
 def bin_numeric(
@@ -195,23 +153,18 @@ def bin_numeric(
     min_share: float,
     monotonic: bool,
     seed: int,
-    max_prebins: int = 20,
 ) -> FeatureBins:
-    """Bins of a numeric feature: with ``monotonic``, a tree cuts up to ``max_prebins``
-    pre-bins of at least ``min_share`` of the rows and ``_optimal_monotone`` groups them into
-    at most ``max_bins`` bins with a monotone bad rate; without, the tree cuts ``max_bins``
-    bins directly. Missing values get their own bin."""
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     missing = np.isnan(x)
     min_leaf = max(1, math.ceil(min_share * len(x)))
     xs, ys = x[~missing], y[~missing]
+    cuts = _tree_cuts(xs, ys, max_bins, min_leaf, seed)
     trend = 0
-    if monotonic:
-        cuts = _tree_cuts(xs, ys, max(max_prebins, max_bins), min_leaf, seed)
-        if cuts:
-            cuts, trend = _optimal_monotone(cuts, xs, ys, max_bins)
-    else:
-        cuts = _tree_cuts(xs, ys, max_bins, min_leaf, seed)
+    if len(xs) > 2 and np.std(xs) > 0:
+        corr = np.corrcoef(pd.Series(xs).rank().to_numpy(), ys)[0, 1] if np.std(ys) > 0 else 0.0
+        trend = 1 if corr > 0 else -1
+    if monotonic and cuts:
+        cuts = _monotone(cuts, xs, ys, trend)
     idx = np.searchsorted(np.asarray(cuts), xs, side="right")
     count, bads = _counts(idx, ys, len(cuts) + 1)
     rate = bads / np.maximum(count, 1)

@@ -48,7 +48,6 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self,
         *,
         max_bins: int = 6,
-        max_prebins: int = 20,
         min_bin_share: float = 0.05,
         monotonic: bool = True,
         iv_threshold: float = 0.02,
@@ -61,7 +60,6 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         random_state: int = 0,
     ) -> None:
         self.max_bins = max_bins
-        self.max_prebins = max_prebins
         self.min_bin_share = min_bin_share
         self.monotonic = monotonic
         self.iv_threshold = iv_threshold
@@ -101,7 +99,6 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                     min_share=self.min_bin_share,
                     monotonic=self.monotonic,
                     seed=self.random_state,
-                    max_prebins=self.max_prebins,
                 )
             else:
                 binned[str(col)] = bin_categorical(

@@ -12,7 +12,7 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 
-from models.binning import MISSING, SMOOTH, _optimal_monotone
+from models.binning import MISSING
 from models.challenger import Challenger
 from models.scorecard import Scorecard
 
@@ -78,41 +78,6 @@ def test_binning_selection_and_monotonic_woe(card: Scorecard) -> None:
     sector = card.bins_["sector"]
     assert sector.kind == "categorical" and len(sector.bins) <= 6
     assert sector.index(pd.Series(["never seen"]))[0] >= 0  # unseen categories land in a bin
-
-
-def _grouped_iv(cuts: list[float], x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    idx = np.searchsorted(np.asarray(cuts), x, side="right")
-    count = np.bincount(idx, minlength=len(cuts) + 1).astype(float)
-    bads = np.bincount(idx, weights=y, minlength=len(cuts) + 1)
-    pg = (count - bads + SMOOTH) / (len(y) - y.sum() + SMOOTH)
-    pb = (bads + SMOOTH) / (y.sum() + SMOOTH)
-    return float(((pg - pb) * np.log(pg / pb)).sum()), bads / count
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_optimal_monotone_binning_finds_the_best_grouping(seed: int) -> None:
-    """Against every grouping of the pre-bins: the largest IV among those with a strictly
-    monotone bad rate and at most ``max_bins`` bins."""
-    rng = np.random.default_rng(seed)
-    n_pre, max_bins = int(rng.integers(2, 9)), int(rng.integers(1, 5))
-    x = rng.uniform(0, n_pre, 300 + 40 * seed)
-    shape = rng.normal(size=n_pre).cumsum() if seed % 3 else rng.normal(size=n_pre)  # some not monotone
-    y = (rng.random(len(x)) < 1 / (1 + np.exp(-(shape[x.astype(int)] - 1)))).astype(float)
-    pre = [float(c) for c in range(1, n_pre)]
-    best = -math.inf
-    for k in range(len(pre) + 1):
-        for chosen in itertools.combinations(pre, k):
-            if k + 1 > max_bins:
-                continue
-            iv, rate = _grouped_iv(list(chosen), x, y)
-            steps = np.diff(rate)
-            if (np.all(steps > 0) or np.all(steps < 0)) and iv > best:
-                best = iv
-    cuts, trend = _optimal_monotone(pre, x, y, max_bins)
-    iv, rate = _grouped_iv(cuts, x, y)
-    assert len(cuts) + 1 <= max_bins and set(cuts) <= set(pre)
-    assert np.all(np.diff(rate) * trend > 0)
-    assert iv == pytest.approx(best, rel=1e-9)
 
 
 def test_points_follow_the_scaling(card: Scorecard, data: tuple[pd.DataFrame, np.ndarray]) -> None:
