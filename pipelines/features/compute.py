@@ -28,8 +28,8 @@ LEAF = 64  # hex characters of a SHA-256 leaf hash
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
 Frame = dict[str, np.ndarray]
-_HEX = np.zeros(256, dtype=np.uint64)  # ASCII hex digit -> its value
-_HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint64)
+_NIBBLE = np.zeros(256, dtype=np.uint8)  # ASCII hex digit -> its value
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
 
 
 def day_number(d: date) -> int:
@@ -351,22 +351,25 @@ class _Builder:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=f"S{LEAF}")
         pos = np.concatenate(self.trace_pos).astype(np.int64, copy=False)
         leaf = np.concatenate(self.trace_leaf)
-        # Sort by firm, then leaf: the leaf's first 16 hex digits as a 64-bit number order
-        # like the text; equal prefixes of different leaves (never seen) fall back to sorting
-        # the full text.
-        prefix = np.zeros(len(leaf), dtype=np.uint64)
-        if len(leaf):
-            text = np.ascontiguousarray(leaf).view(np.uint8).reshape(-1, LEAF)
-            for i in range(16):
-                prefix = (prefix << np.uint64(4)) | _HEX[text[:, i]]
-        idx = np.argsort(prefix, kind="stable")
-        idx = idx[np.argsort(pos[idx], kind="stable")]
-        pos, prefix = pos[idx], prefix[idx]
-        tie_candidates = np.flatnonzero((pos[1:] == pos[:-1]) & (prefix[1:] == prefix[:-1]))
-        leaf = leaf[idx]
-        tie = np.zeros(len(pos) - 1 if len(pos) else 0, dtype=bool)
-        tie[tie_candidates] = leaf[tie_candidates + 1] != leaf[tie_candidates]
-        if tie.any():
+        if not len(pos):
+            return pos, leaf
+        # One sort key: the firm position in the high bits, then as many leading bits of
+        # the leaf as fit (hex text orders like the number). Keys that tie on different
+        # leaves (a prefix collision, never seen) fall back to sorting the full text.
+        text = np.ascontiguousarray(leaf).view(np.uint8).reshape(-1, LEAF)[:, :16]
+        nibbles = _NIBBLE[text]
+        prefix = (
+            np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+            .view(">u8")
+            .ravel()
+            .astype(np.uint64)
+        )
+        shift = np.uint64(max(1, int(pos.max()).bit_length()))
+        key = (pos.astype(np.uint64) << (np.uint64(64) - shift)) | (prefix >> shift)
+        idx = np.argsort(key)
+        pos, key, leaf = pos[idx], key[idx], leaf[idx]
+        same_key = np.flatnonzero(key[1:] == key[:-1])
+        if (leaf[same_key + 1] != leaf[same_key]).any():
             idx = np.lexsort((leaf, pos))
             pos, leaf = pos[idx], leaf[idx]
         keep = np.ones(len(pos), dtype=bool)
