@@ -1,9 +1,13 @@
-"""Train the pre-loan scorecard (champion) and its challenger, validate them out of time and
+"""Train the pre-loan scorecard (champion) and its challenger, and the behaviour scorecard
+(6-month PD of a running loan, used by the post-loan monitor), validate them out of time and
 register them with their reports.
 
 Monthly (the 2nd, after the month's feature snapshot) or by hand. Training data: the bank's
 applications with a fully observed 12-month outcome, each with the features as of the month
-end before it; the newest ``oot_share`` of them is the out-of-time sample. Configuration:
+end before it; the newest ``oot_share`` of them is the out-of-time sample. Behaviour: every
+active loan at every month end whose next 6 months are observed (``pipelines.scoring.
+behaviour``); too few defaults for it skips the task and the monitor keeps using the pre-loan
+model. Configuration:
 SMECREDIT_LAKE_URI, SMECREDIT_BANK_URI, SMECREDIT_MODELS_URI (default <lake>/models).
 """
 
@@ -20,7 +24,7 @@ from pipelines.airflow_edge import asset, task_failure_alert
 
 @dag(
     dag_id="train_models",
-    description="Train, validate (out of time) and register the pre-loan scorecard and challenger",
+    description="Train, validate (out of time) and register the pre-loan and behaviour models",
     schedule="0 6 2 * *",
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
@@ -68,7 +72,29 @@ def train_models() -> None:
             "oot_rows": result.test_rows,
         }
 
-    train()
+    @task(outlets=[asset("models")])
+    def train_behaviour(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipelines.airflow_edge import settings
+        from pipelines.scoring import ScoringError
+        from pipelines.scoring.behaviour import train_behaviour as run
+
+        p = params or {}
+        s = settings()
+        try:
+            entry = run(
+                s.lake_uri,
+                s.bank_uri,
+                s.models_uri,
+                oot_share=float(p.get("oot_share", 0.3)),
+                min_bads=(int(p.get("min_bads_train", 20)), int(p.get("min_bads_oot", 5))),
+            )
+        except ScoringError as exc:
+            raise AirflowSkipException(str(exc)) from None
+        return {"behaviour": entry["model_id"], "oot_auc": entry["metrics"]["auc"]}
+
+    train() >> train_behaviour()
 
 
 train_models()

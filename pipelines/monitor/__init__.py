@@ -44,6 +44,8 @@ from pipelines.features.compute import compute, month_number
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.outbox import Outbox, digests
 from pipelines.scoring import read_bank, read_scores
+from pipelines.scoring.behaviour import COLUMNS as BEHAVIOUR_COLUMNS
+from pipelines.scoring.behaviour import months_on_book
 
 RULES = Path(__file__).with_name("rules.json")
 SEVERITIES = ("info", "warning", "critical")
@@ -170,8 +172,12 @@ def _behaviour(
     except RegistryError:
         loaded, role = registry.load(family="pre_loan"), "pre-loan champion (no behaviour model yet)"
     model = loaded.model
-    rows = loans[["loan_id", "firm_id", "application_id"]].merge(feats, on="firm_id", how="left")
-    X = rows[list(FEATURE_NAMES)]
+    rows = loans[["loan_id", "firm_id", "application_id", "dpd", "disbursed_on"]].merge(
+        feats, on="firm_id", how="left"
+    )
+    rows["dpd"] = rows["dpd"].astype(float)
+    rows["months_on_book"] = months_on_book(rows["disbursed_on"], day)
+    X = rows[list(BEHAVIOUR_COLUMNS)]
     p_bad = model.predict_proba(X)[:, 1]
     score = model.points(X) if hasattr(model, "points") else np.full(len(rows), np.nan)
     pre = books.scores[["application_id", "score"]].rename(columns={"score": "at_disbursement"})
@@ -243,7 +249,11 @@ def conditions(
     kind of evidence to attach."""
     rules = catalogue.rules
     f = loans.merge(feats, on="firm_id", how="left").merge(
-        behaviour[["loan_id", "score", "score_change"]], on="loan_id", how="left"
+        behaviour[["loan_id", "pd", "score", "score_change", "model_role"]].rename(
+            columns={"pd": "behaviour_pd"}
+        ),
+        on="loan_id",
+        how="left",
     )
     out: list[dict[str, Any]] = []
 
@@ -335,6 +345,13 @@ def conditions(
                 )
             elif not row.no_active_lease and days_left <= float(rules["lease_flight"]["threshold"]):
                 hit(row, "lease_flight", days_left, {"days_to_lease_end": days_left}, "lease", "warning")
+        if (
+            "behaviour_pd" in rules
+            and str(row.model_role).startswith("behaviour")
+            and row.behaviour_pd >= float(rules["behaviour_pd"]["threshold"])
+        ):
+            figures = {"pd": float(row.behaviour_pd), "score": float(row.score)}
+            hit(row, "behaviour_pd", float(row.behaviour_pd), figures, "features")
         if "score_worsening" in rules and pd.notna(row.score_change):
             fall = -float(row.score_change)
             if fall >= float(rules["score_worsening"]["threshold"]):

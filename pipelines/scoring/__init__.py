@@ -181,45 +181,65 @@ def train(
     card = Scorecard().fit(X_train, y_train)
     trends = {k: v for k, v in card.monotone_trends().items() if k in card.features_}
     challenger = Challenger(monotone=trends).fit(X_train, y_train)
-    entries = {}
-    for name, model, status in (("scorecard", card, "champion"), ("challenger", challenger, "challenger")):
-        p_test = model.predict_proba(X_test)[:, 1]
-        p_train = model.predict_proba(X_train)[:, 1]
-        s_test, s_train = _scores(card, p_test), _scores(card, p_train)
-        calib = metrics.calibration_by_grade(y_test, p_test)
-        figures: dict[str, Any] = {
-            **metrics.summary(y_test, p_test),
-            "psi_train_vs_oot": metrics.psi(s_train, s_test),
-            "train_rows": len(train_df),
-            "oot_rows": len(test_df),
-            "oot_window": list(oot),
-            "grades_monotone": _monotone(calib),
-        }
-        extra = ""
-        if name == "scorecard":
-            csi = {
-                f: metrics.csi(
-                    card.bins_[f].index(X_train[f]), card.bins_[f].index(X_test[f]), len(card.bins_[f].bins)
-                )
-                for f in card.features_
-            }
-            figures["csi"] = csi
-            extra = "<h2>The card</h2>" + card.points_table().to_html(
-                index=False, float_format="{:.3f}".format
+    sample = Sample(X_train, y_train, X_test, y_test, window, oot)
+    champion = validate_and_register(registry, card, card, FAMILY, "champion", sample, "pre-loan scorecard")
+    second = validate_and_register(
+        registry, challenger, card, FAMILY, "challenger", sample, "pre-loan challenger"
+    )
+    return TrainingResult(champion, second, len(train_df), len(test_df))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Training rows and the out-of-time rows, with their date ranges."""
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_test: pd.DataFrame
+    y_test: np.ndarray
+    window: tuple[str, str]
+    oot: tuple[str, str]
+
+
+def validate_and_register(
+    registry: Registry, model: Any, card: Scorecard, family: str, status: str, sample: Sample, title: str
+) -> dict[str, Any]:
+    """Validate ``model`` out of time (scores on ``card``'s scale), write its report and
+    register it as ``status`` of ``family``; its registry entry."""
+    X_train, X_test, y_test = sample.X_train, sample.X_test, sample.y_test
+    p_test = model.predict_proba(X_test)[:, 1]
+    p_train = model.predict_proba(X_train)[:, 1]
+    s_test, s_train = _scores(card, p_test), _scores(card, p_train)
+    calib = metrics.calibration_by_grade(y_test, p_test)
+    figures: dict[str, Any] = {
+        **metrics.summary(y_test, p_test),
+        "psi_train_vs_oot": metrics.psi(s_train, s_test),
+        "train_rows": len(X_train),
+        "oot_rows": len(X_test),
+        "oot_window": list(sample.oot),
+        "grades_monotone": _monotone(calib),
+    }
+    extra = ""
+    if model is card:
+        csi = {
+            f: metrics.csi(
+                card.bins_[f].index(X_train[f]), card.bins_[f].index(X_test[f]), len(card.bins_[f].bins)
             )
-            extra += "<h2>Characteristic stability (CSI)</h2>" + pd.DataFrame(
-                {"feature": list(csi), "csi": list(csi.values())}
-            ).to_html(index=False, float_format="{:.4f}".format)
-        model_id, kind, sha = identify(model, FAMILY)
-        heading: dict[str, Any] = {"model_id": model_id, "kind": kind, "sha256": sha, "status": status}
-        heading |= {"training_window": window, "metrics": figures}
-        page = validation_report(
-            f"Validation of the pre-loan {name}", heading, y_test, p_test, s_test, s_train, extra
-        )
-        entries[name] = registry.register(
-            model, family=FAMILY, training_window=window, metrics=figures, status=status, report_html=page
-        )
-    return TrainingResult(entries["scorecard"], entries["challenger"], len(train_df), len(test_df))
+            for f in card.features_
+        }
+        figures["csi"] = csi
+        extra = "<h2>The card</h2>" + card.points_table().to_html(index=False, float_format="{:.3f}".format)
+        extra += "<h2>Characteristic stability (CSI)</h2>" + pd.DataFrame(
+            {"feature": list(csi), "csi": list(csi.values())}
+        ).to_html(index=False, float_format="{:.4f}".format)
+    model_id, kind, sha = identify(model, family)
+    heading: dict[str, Any] = {"model_id": model_id, "kind": kind, "sha256": sha, "status": status}
+    heading |= {"training_window": sample.window, "metrics": figures}
+    page = validation_report(f"Validation of the {title}", heading, y_test, p_test, s_test, s_train, extra)
+    entry: dict[str, Any] = registry.register(
+        model, family=family, training_window=sample.window, metrics=figures, status=status, report_html=page
+    )
+    return entry
 
 
 def _scores(card: Scorecard, p: np.ndarray) -> np.ndarray:
