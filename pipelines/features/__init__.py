@@ -74,7 +74,8 @@ def _sealed_by(as_of: date, since: int | None, where: pc.Expression | None) -> p
     return cond if where is None else cond & where
 
 
-_ATTESTATION = ["sealed_at", "height", "index", "leaf_hash", "record_id"]
+ATTESTATION = ("sealed_at", "height", "index", "leaf_hash", "record_id")
+_FOR_FEATURES = ("height", "index", "leaf_hash")  # what load_inputs uses of the attestation
 
 
 def read_verified(
@@ -85,13 +86,14 @@ def read_verified(
     as_of: date,
     since: int | None,
     where: pc.Expression | None = None,
+    attestation: Sequence[str] = ATTESTATION,
 ) -> pa.Table:
     """Rows of ``kind`` sealed by the end of ``as_of`` (UTC), from sealed month ``since``
-    (``month_number``) on, with ``columns`` and the attestation columns ``sealed_at, height,
-    index, leaf_hash, record_id``; ``where`` filters further."""
+    (``month_number``) on, with ``columns`` and the ``attestation`` columns (by default
+    ``sealed_at, height, index, leaf_hash, record_id``); ``where`` filters further."""
     fs, root = filesystem(lake_uri)
     path = f"{root}/verified/{source}/{kind}"
-    wanted = list(dict.fromkeys([*columns, *_ATTESTATION]))
+    wanted = list(dict.fromkeys([*columns, *attestation]))
     if not fs.exists(path):
         from pipelines.schemas import record_schema
 
@@ -122,15 +124,16 @@ class VerifiedCache:
         as_of: date,
         since: int | None,
         where: pc.Expression | None = None,
+        attestation: Sequence[str] = ATTESTATION,
     ) -> pa.Table:
         if lake_uri != self.lake_uri or as_of > self.last or (since is not None and since < self.since):
-            return read_verified(lake_uri, source, kind, columns, as_of, since, where)
+            return read_verified(lake_uri, source, kind, columns, as_of, since, where, attestation)
         key = (source, kind, since is None)
         if key not in self._tables:
             fs, root = filesystem(lake_uri)
             path = f"{root}/verified/{source}/{kind}"
             if not fs.exists(path):
-                return read_verified(lake_uri, source, kind, columns, as_of, since, where)
+                return read_verified(lake_uri, source, kind, columns, as_of, since, where, attestation)
             data = ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
             first = None if since is None else self.since
             table = data.to_table(filter=_sealed_by(self.last, first, None)).sort_by("sealed_at")
@@ -145,7 +148,7 @@ class VerifiedCache:
         part = table.slice(lo, max(hi - lo, 0))
         if where is not None:
             part = part.filter(where)
-        return part.select(list(dict.fromkeys([*columns, *_ATTESTATION])))
+        return part.select(list(dict.fromkeys([*columns, *attestation])))
 
 
 def _micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -218,9 +221,11 @@ def load_inputs(lake_uri: str, as_of: date, read: Reader | None = None) -> Input
     since = month_number(as_of) - (WINDOW - 1)
     sc = "supply_chain"
     trade = ["firm_id", "counterparty_id", "direction", "invoice_no"]
-    inv = read(lake_uri, sc, "invoice", [*trade, "amount_fen", "issued_on"], as_of, since)
-    bills = read(lake_uri, sc, "logistics", [*trade, "shipped_on"], as_of, since)
-    pays = read(lake_uri, sc, "payment", [*trade, "paid_on"], as_of, since)
+    inv = read(
+        lake_uri, sc, "invoice", [*trade, "amount_fen", "issued_on"], as_of, since, attestation=_FOR_FEATURES
+    )
+    bills = read(lake_uri, sc, "logistics", [*trade, "shipped_on"], as_of, since, attestation=_FOR_FEATURES)
+    pays = read(lake_uri, sc, "payment", [*trade, "paid_on"], as_of, since, attestation=_FOR_FEATURES)
     rec = read(
         lake_uri,
         sc,
@@ -228,11 +233,13 @@ def load_inputs(lake_uri: str, as_of: date, read: Reader | None = None) -> Input
         ["firm_id", "receipt_no", "status", "pledgee", "quantity", "unit_value_fen", "event_time"],
         as_of,
         None,
+        attestation=_FOR_FEATURES,
     )
-    ls = read(lake_uri, sc, "lease", ["firm_id", "lease_no", "status", "end_on", "event_time"], as_of, None)
+    lease_cols = ["firm_id", "lease_no", "status", "end_on", "event_time"]
+    ls = read(lake_uri, sc, "lease", lease_cols, as_of, None, attestation=_FOR_FEATURES)
     contrib = ["firm_id", "period", "headcount", "wage_base_fen", "due_fen", "paid_fen"]
-    si = read(lake_uri, "social_insurance", "contribution", contrib, as_of, since)
-    hf = read(lake_uri, "housing_fund", "contribution", contrib, as_of, since)
+    si = read(lake_uri, "social_insurance", "contribution", contrib, as_of, since, attestation=_FOR_FEATURES)
+    hf = read(lake_uri, "housing_fund", "contribution", contrib, as_of, since, attestation=_FOR_FEATURES)
 
     parties = {name: _seller_buyer(t) for name, t in (("inv", inv), ("bills", bills), ("pays", pays))}
     firm_cols = [c for pair in parties.values() for c in pair] + [t["firm_id"] for t in (rec, ls, si, hf)]
