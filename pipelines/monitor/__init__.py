@@ -111,6 +111,8 @@ class Catalogue:
                 raise MonitorError(
                     f"monitor rules {where}: rule {name} needs severity, threshold, description"
                 )
+            if "clear_below" in r and not float(r["clear_below"]) <= float(r["threshold"]):
+                raise MonitorError(f"monitor rules {where}: rule {name} has clear_below above its threshold")
         return catalogue
 
 
@@ -244,9 +246,12 @@ def conditions(
     feats: pd.DataFrame,
     behaviour: pd.DataFrame,
     day: date,
+    open_alerts: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Every (loan, rule) condition that holds on ``day``, with severity, figures and the
-    kind of evidence to attach."""
+    kind of evidence to attach. A rule with ``clear_below`` has hysteresis: for a (loan,
+    rule) in ``open_alerts`` its condition holds down to that level, so a value wavering
+    around the threshold keeps one alert open instead of opening a new one each time."""
     rules = catalogue.rules
     f = loans.merge(feats, on="firm_id", how="left").merge(
         behaviour[["loan_id", "pd", "score", "score_change", "model_role"]].rename(
@@ -345,13 +350,13 @@ def conditions(
                 )
             elif not row.no_active_lease and days_left <= float(rules["lease_flight"]["threshold"]):
                 hit(row, "lease_flight", days_left, {"days_to_lease_end": days_left}, "lease", "warning")
-        if (
-            "behaviour_pd" in rules
-            and str(row.model_role).startswith("behaviour")
-            and row.behaviour_pd >= float(rules["behaviour_pd"]["threshold"])
-        ):
-            figures = {"pd": float(row.behaviour_pd), "score": float(row.score)}
-            hit(row, "behaviour_pd", float(row.behaviour_pd), figures, "features")
+        if "behaviour_pd" in rules and str(row.model_role).startswith("behaviour"):
+            spec = rules["behaviour_pd"]
+            held = (row.loan_id, "behaviour_pd") in open_alerts
+            level = float(spec.get("clear_below", spec["threshold"]) if held else spec["threshold"])
+            if row.behaviour_pd >= level:
+                figures = {"pd": float(row.behaviour_pd), "score": float(row.score)}
+                hit(row, "behaviour_pd", float(row.behaviour_pd), figures, "features")
         if "score_worsening" in rules and pd.notna(row.score_change):
             fall = -float(row.score_change)
             if fall >= float(rules["score_worsening"]["threshold"]):
@@ -551,7 +556,9 @@ def monitor_day(
         behaviour = _behaviour(settings, books, loans, feats, day)
         table = pa.Table.from_pandas(behaviour, schema=BEHAVIOUR_SCHEMA, preserve_index=False)
         write_parquet(behaviour_uri(settings.lake_uri, day), table)
-        found = conditions(settings, books, catalogue, loans, feats, behaviour, day)
+        live = alerts[alerts["status"] != "resolved"] if len(alerts) else alerts
+        open_alerts = frozenset(zip(live["loan_id"], live["rule"], strict=True)) if len(live) else frozenset()
+        found = conditions(settings, books, catalogue, loans, feats, behaviour, day, open_alerts)
     updated, events = update_alerts(alerts, found, day)
     write_alerts(settings.lake_uri, updated)
     queued = Outbox(settings.lake_uri).add(digests(events, books.managers, day, webhook_url))
