@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from models.registry import Registry
 from pipelines.config import Settings
-from pipelines.monitor import Catalogue, monitor_day, read_alerts
+from pipelines.monitor import RULES, Catalogue, MonitorError, monitor_day, read_alerts
 from pipelines.scoring import ScoringError
 from pipelines.scoring.behaviour import COLUMNS, HORIZON_MONTHS, loan_months, train_behaviour
 
@@ -98,3 +99,20 @@ def test_the_monitor_uses_the_behaviour_model_and_its_pd_rule(
     assert len(by_pd) == summary["active_loans"] > 0  # a threshold of 0 flags every active loan
     assert (by_pd.severity == "critical").all()
     assert all('"pd"' in f for f in by_pd.figures) and all("feature_input_hash" in e for e in by_pd.evidence)
+
+    def pd_rule(threshold: float, clear_below: float) -> Catalogue:
+        rule = {**catalogue.rules["behaviour_pd"], "threshold": threshold, "clear_below": clear_below}
+        return Catalogue(catalogue.haircut, {**catalogue.rules, "behaviour_pd": rule})
+
+    monitor_day(settings, date(2025, 3, 9), pd_rule(1.0, 0.0))  # none opens, the open ones hold
+    held = read_alerts(str(lake)).set_index("alert_id").loc[by_pd.alert_id]
+    assert (held.status == "open").all() and (held.updated_on == date(2025, 3, 9)).all()
+    monitor_day(settings, date(2025, 3, 16), pd_rule(1.0, 1.0))  # no hysteresis: all clear
+    cleared = read_alerts(str(lake)).set_index("alert_id").loc[by_pd.alert_id]
+    assert (cleared.status == "resolved").all()
+    with pytest.raises(MonitorError, match="clear_below"):
+        bad = tmp_path / "rules.json"
+        doc = json.loads(RULES.read_text())
+        doc["rules"] = [{**r, "clear_below": 2.0} if r["rule"] == "behaviour_pd" else r for r in doc["rules"]]
+        bad.write_text(json.dumps(doc))
+        Catalogue.load(bad)
