@@ -22,6 +22,17 @@ from airflow.sdk import Param, dag, task
 from pipelines.airflow_edge import asset, task_failure_alert
 
 
+def _training_args(params: dict[str, Any] | None) -> tuple[tuple[str, str, str], dict[str, Any]]:
+    """The lake, bank and models URIs, and the training parameters, of this run."""
+    from pipelines.airflow_edge import settings
+
+    p, s = params or {}, settings()
+    return (s.lake_uri, s.bank_uri, s.models_uri), {
+        "oot_share": float(p.get("oot_share", 0.3)),
+        "min_bads": (int(p.get("min_bads_train", 20)), int(p.get("min_bads_oot", 5))),
+    }
+
+
 @dag(
     dag_id="train_models",
     description="Train, validate (out of time) and register the pre-loan and behaviour models",
@@ -47,20 +58,12 @@ def train_models() -> None:
     def train(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from pipelines.airflow_edge import settings
         from pipelines.scoring import ScoringError
         from pipelines.scoring import train as run
 
-        p = params or {}
-        s = settings()
+        uris, kwargs = _training_args(params)
         try:
-            result = run(
-                s.lake_uri,
-                s.bank_uri,
-                s.models_uri,
-                oot_share=float(p.get("oot_share", 0.3)),
-                min_bads=(int(p.get("min_bads_train", 20)), int(p.get("min_bads_oot", 5))),
-            )
+            result = run(*uris, **kwargs)
         except ScoringError as exc:
             raise AirflowFailException(str(exc)) from None  # more retries will not add defaults
         return {
@@ -76,22 +79,14 @@ def train_models() -> None:
     def train_behaviour(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipelines.airflow_edge import settings
         from pipelines.scoring import ScoringError
         from pipelines.scoring.behaviour import train_behaviour as run
 
-        p = params or {}
-        s = settings()
+        uris, kwargs = _training_args(params)
         try:
-            entry = run(
-                s.lake_uri,
-                s.bank_uri,
-                s.models_uri,
-                oot_share=float(p.get("oot_share", 0.3)),
-                min_bads=(int(p.get("min_bads_train", 20)), int(p.get("min_bads_oot", 5))),
-            )
+            entry = run(*uris, **kwargs)
         except ScoringError as exc:
-            raise AirflowSkipException(str(exc)) from None
+            raise AirflowSkipException(str(exc)) from None  # the monitor keeps the pre-loan model
         return {"behaviour": entry["model_id"], "oot_auc": entry["metrics"]["auc"]}
 
     train() >> train_behaviour()

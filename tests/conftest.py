@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,17 @@ def scored_lake(credit_world: Path, tmp_path_factory: pytest.TempPathFactory) ->
     days = sorted({date.fromisoformat(d) for d in read_bank(bank, "applications").applied_on})
     score_days(str(lake), bank, str(lake / "models"), days)
     return lake
+
+
+def lake_settings(lake: Path, world: Path) -> Any:
+    """Settings for a private copy of a test lake and the bank books of ``world`` (a world
+    folder with ``bank/``); models under the lake."""
+    from pipelines.config import Settings
+
+    return Settings(
+        landing_uri="",
+        lake_uri=str(lake),
+        trust_policy="",
+        bank_uri=str(world / "bank"),
+        models_uri=str(lake / "models"),
+    )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import Settings
 from pipelines.report import write_report
+from tests.conftest import lake_settings
 
 
 def render(page: Path, tmp_path: Path) -> str:
@@ -42,13 +42,7 @@ def test_report_renders_in_chromium_with_the_key_numbers(
 ) -> None:
     lake = tmp_path / "lake"
     shutil.copytree(scored_lake, lake)
-    settings = Settings(
-        landing_uri="",
-        lake_uri=str(lake),
-        trust_policy="",
-        bank_uri=str(credit_world / "world" / "bank"),
-        models_uri=str(lake / "models"),
-    )
+    settings = lake_settings(lake, credit_world / "world")
     figures = write_report(settings, tmp_path / "report.html")
     dom = render(tmp_path / "report.html", tmp_path)
     assert 'data-rendered="ok"' in dom, re.findall(r'data-errors="[^"]*"', dom)

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from models.registry import Registry
-from pipelines.config import Settings
 from pipelines.monitor import RULES, Catalogue, MonitorError, monitor_day, read_alerts
 from pipelines.scoring import ScoringError
 from pipelines.scoring.behaviour import COLUMNS, HORIZON_MONTHS, loan_months, train_behaviour
+from tests.conftest import lake_settings
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +76,7 @@ def test_the_monitor_uses_the_behaviour_model_and_its_pd_rule(
 ) -> None:
     lake = tmp_path / "lake"
     shutil.copytree(behaviour_lake, lake)
-    settings = Settings(
-        landing_uri="",
-        lake_uri=str(lake),
-        trust_policy="",
-        bank_uri=str(credit_world / "world" / "bank"),
-        models_uri=str(lake / "models"),
-    )
+    settings = lake_settings(lake, credit_world / "world")
     catalogue = Catalogue.load()
     low = Catalogue(
         catalogue.haircut,
