@@ -64,10 +64,19 @@ def _month_text(n: int) -> str:
     return f"{n // 12:04d}-{n % 12 + 1:02d}"
 
 
+def sealed_cutoff(as_of: date) -> datetime:
+    """The first instant (UTC) after ``as_of``: what is sealed before it counts."""
+    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def _month_start(n: int) -> datetime:
+    """The first instant (UTC) of month ``n`` (``month_number``)."""
+    return datetime(n // 12, n % 12 + 1, 1, tzinfo=UTC)
+
+
 def _sealed_by(as_of: date, since: int | None, where: pc.Expression | None) -> pc.Expression:
-    cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
     cond = (pc.field("sealed_month") <= _month_text(month_number(as_of))) & (
-        pc.field("sealed_at") < pa.scalar(cutoff, type=pa.timestamp("us", tz="UTC"))
+        pc.field("sealed_at") < pa.scalar(sealed_cutoff(as_of), type=pa.timestamp("us", tz="UTC"))
     )
     if since is not None:
         cond = cond & (pc.field("sealed_month") >= _month_text(since))
@@ -91,15 +100,23 @@ def read_verified(
     """Rows of ``kind`` sealed by the end of ``as_of`` (UTC), from sealed month ``since``
     (``month_number``) on, with ``columns`` and the ``attestation`` columns (by default
     ``sealed_at, height, index, leaf_hash, record_id``); ``where`` filters further."""
-    fs, root = filesystem(lake_uri)
-    path = f"{root}/verified/{source}/{kind}"
     wanted = list(dict.fromkeys([*columns, *attestation]))
-    if not fs.exists(path):
+    data = _verified_dataset(lake_uri, source, kind)
+    if data is None:
         from pipelines.schemas import record_schema
 
         return record_schema(kind).empty_table().select(wanted)
-    data = ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
     return data.to_table(columns=wanted, filter=_sealed_by(as_of, since, where))
+
+
+def _verified_dataset(lake_uri: str, source: str, kind: str) -> ds.Dataset | None:
+    """The verified table of ``kind`` as a dataset partitioned by sealed month; None when
+    nothing of that kind was ever landed."""
+    fs, root = filesystem(lake_uri)
+    path = f"{root}/verified/{source}/{kind}"
+    if not fs.exists(path):
+        return None
+    return ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
 
 
 class VerifiedCache:
@@ -130,21 +147,17 @@ class VerifiedCache:
             return read_verified(lake_uri, source, kind, columns, as_of, since, where, attestation)
         key = (source, kind, since is None)
         if key not in self._tables:
-            fs, root = filesystem(lake_uri)
-            path = f"{root}/verified/{source}/{kind}"
-            if not fs.exists(path):
+            data = _verified_dataset(lake_uri, source, kind)
+            if data is None:
                 return read_verified(lake_uri, source, kind, columns, as_of, since, where, attestation)
-            data = ds.dataset(path, format="parquet", partitioning=_MONTH, filesystem=fs)
             first = None if since is None else self.since
             table = data.to_table(filter=_sealed_by(self.last, first, None)).sort_by("sealed_at")
             self._tables[key] = (table, _micros(table["sealed_at"]))
         table, stamps = self._tables[key]
-        cutoff = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-        hi = int(np.searchsorted(stamps, _micros(pa.array([cutoff]))[0]))
+        hi = int(np.searchsorted(stamps, _micros(pa.array([sealed_cutoff(as_of)]))[0]))
         lo = 0
         if since is not None:
-            start = datetime(since // 12, since % 12 + 1, 1, tzinfo=UTC)
-            lo = int(np.searchsorted(stamps, _micros(pa.array([start]))[0]))
+            lo = int(np.searchsorted(stamps, _micros(pa.array([_month_start(since)]))[0]))
         part = table.slice(lo, max(hi - lo, 0))
         if where is not None:
             part = part.filter(where)

@@ -43,7 +43,7 @@ from pipelines.features import FEATURE_NAMES, Reader, VerifiedCache, load_inputs
 from pipelines.features.compute import compute, month_number
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.outbox import Outbox, digests
-from pipelines.scoring import read_bank, read_scores
+from pipelines.scoring import as_date, read_bank, read_scores
 from pipelines.scoring.behaviour import COLUMNS as BEHAVIOUR_COLUMNS
 from pipelines.scoring.behaviour import months_on_book
 
@@ -51,6 +51,18 @@ RULES = Path(__file__).with_name("rules.json")
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 EVIDENCE_CAP = 50
+HYSTERESIS = frozenset(
+    {
+        "sales_drop",
+        "no_sales",
+        "si_arrears",
+        "hf_arrears",
+        "headcount_down",
+        "score_worsening",
+        "behaviour_pd",
+    }
+)
+"""The rules that fire at or above their threshold, and so may have a ``clear_below``."""
 
 ALERT_SCHEMA = pa.schema(
     [
@@ -111,13 +123,14 @@ class Catalogue:
                 raise MonitorError(
                     f"monitor rules {where}: rule {name} needs severity, threshold, description"
                 )
+            if "clear_below" in r and name not in HYSTERESIS:
+                raise MonitorError(
+                    f"monitor rules {where}: rule {name} cannot have clear_below "
+                    f"(only rules that fire at or above their threshold: {', '.join(sorted(HYSTERESIS))})"
+                )
             if "clear_below" in r and not float(r["clear_below"]) <= float(r["threshold"]):
                 raise MonitorError(f"monitor rules {where}: rule {name} has clear_below above its threshold")
         return catalogue
-
-
-def _iso(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 @dataclass
@@ -249,9 +262,10 @@ def conditions(
     open_alerts: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Every (loan, rule) condition that holds on ``day``, with severity, figures and the
-    kind of evidence to attach. A rule with ``clear_below`` has hysteresis: for a (loan,
-    rule) in ``open_alerts`` its condition holds down to that level, so a value wavering
-    around the threshold keeps one alert open instead of opening a new one each time."""
+    kind of evidence to attach. A rule of ``HYSTERESIS`` with ``clear_below`` has
+    hysteresis: for a (loan, rule) in ``open_alerts`` its condition holds down to that
+    level, so a value wavering around the threshold keeps one alert open instead of opening
+    a new one each time."""
     rules = catalogue.rules
     f = loans.merge(feats, on="firm_id", how="left").merge(
         behaviour[["loan_id", "pd", "score", "score_change", "model_role"]].rename(
@@ -261,6 +275,12 @@ def conditions(
         how="left",
     )
     out: list[dict[str, Any]] = []
+
+    def level(row: Any, rule: str) -> float:
+        """``rule``'s threshold, or its ``clear_below`` while the loan's alert of it is open."""
+        spec = rules[rule]
+        held = "clear_below" in spec and (row.loan_id, rule) in open_alerts
+        return float(spec["clear_below"] if held else spec["threshold"])
 
     def hit(
         row: Any,
@@ -297,7 +317,7 @@ def conditions(
     for row in f.itertuples(index=False):
         if "sales_drop" in rules and row.sales_6m > 0:
             drop = 1 - (row.sales_3m / 3) / (row.sales_6m / 6)
-            if drop >= float(rules["sales_drop"]["threshold"]):
+            if drop >= level(row, "sales_drop"):
                 hit(
                     row,
                     "sales_drop",
@@ -305,7 +325,7 @@ def conditions(
                     {"drop": drop, "sales_3m": row.sales_3m, "sales_6m": row.sales_6m},
                     "sales",
                 )
-        if "no_sales" in rules and row.days_since_last_sale >= float(rules["no_sales"]["threshold"]):
+        if "no_sales" in rules and row.days_since_last_sale >= level(row, "no_sales"):
             hit(
                 row,
                 "no_sales",
@@ -316,12 +336,10 @@ def conditions(
         for prefix in ("si", "hf"):
             rule = f"{prefix}_arrears"
             streak = getattr(row, f"{prefix}_arrears_streak")
-            if rule in rules and streak >= float(rules[rule]["threshold"]):
+            if rule in rules and streak >= level(row, rule):
                 amount = getattr(row, f"{prefix}_arrears_amount_12m")
                 hit(row, rule, streak, {"months": streak, "arrears_12m": amount}, prefix)
-        if "headcount_down" in rules and row.si_headcount_change_3m <= -float(
-            rules["headcount_down"]["threshold"]
-        ):
+        if "headcount_down" in rules and -row.si_headcount_change_3m >= level(row, "headcount_down"):
             down = -row.si_headcount_change_3m
             hit(row, "headcount_down", down, {"down": down, "headcount": row.si_headcount}, "si")
         if row.loan_id in cover and row.balance_fen > 0:
@@ -350,16 +368,16 @@ def conditions(
                 )
             elif not row.no_active_lease and days_left <= float(rules["lease_flight"]["threshold"]):
                 hit(row, "lease_flight", days_left, {"days_to_lease_end": days_left}, "lease", "warning")
-        if "behaviour_pd" in rules and str(row.model_role).startswith("behaviour"):
-            spec = rules["behaviour_pd"]
-            held = (row.loan_id, "behaviour_pd") in open_alerts
-            level = float(spec.get("clear_below", spec["threshold"]) if held else spec["threshold"])
-            if row.behaviour_pd >= level:
-                figures = {"pd": float(row.behaviour_pd), "score": float(row.score)}
-                hit(row, "behaviour_pd", float(row.behaviour_pd), figures, "features")
+        if (
+            "behaviour_pd" in rules
+            and str(row.model_role).startswith("behaviour")
+            and row.behaviour_pd >= level(row, "behaviour_pd")
+        ):
+            figures = {"pd": float(row.behaviour_pd), "score": float(row.score)}
+            hit(row, "behaviour_pd", float(row.behaviour_pd), figures, "features")
         if "score_worsening" in rules and pd.notna(row.score_change):
             fall = -float(row.score_change)
-            if fall >= float(rules["score_worsening"]["threshold"]):
+            if fall >= level(row, "score_worsening"):
                 hit(
                     row, "score_worsening", fall, {"points_down": fall, "score": float(row.score)}, "features"
                 )
@@ -468,16 +486,16 @@ def update_alerts(
             row = rows[live[key]]
             seen.add(row["alert_id"])
             worse = SEVERITIES.index(c["severity"]) > SEVERITIES.index(row["severity"])
-            if _iso(row["updated_on"]) < day or worse:
+            if as_date(row["updated_on"]) < day or worse:
                 if worse:
                     row["severity"], row["escalated_on"] = c["severity"], day
                     if row["status"] == "acknowledged":
                         row["status"] = "open"  # an escalation needs a new acknowledgement
                     events.append((row, "escalated"))
                 row["updated_on"], row["figures"], row["evidence"] = day, figures, evidence
-            elif _iso(row["escalated_on"] or date.min) == day:
+            elif as_date(row["escalated_on"] or date.min) == day:
                 events.append((row, "escalated"))
-            elif _iso(row["opened_on"]) == day:
+            elif as_date(row["opened_on"]) == day:
                 events.append((row, "new"))
             continue
         aid = alert_id(c["loan_id"], c["rule"], day)
@@ -502,7 +520,7 @@ def update_alerts(
         seen.add(aid)
         events.append((row, "new"))
     for aid, row in rows.items():
-        if row["status"] != "resolved" and aid not in seen and _iso(row["opened_on"]) <= day:
+        if row["status"] != "resolved" and aid not in seen and as_date(row["opened_on"]) <= day:
             row["status"], row["resolved_on"], row["updated_on"] = "resolved", day, day
     frame = pd.DataFrame(list(rows.values()), columns=ALERT_SCHEMA.names) if rows else read_empty()
     return frame, events
@@ -541,7 +559,7 @@ def monitor_day(
     books = books or Books.read_for(settings)
     alerts = read_alerts(settings.lake_uri)
     if len(alerts):
-        last = max(_iso(d) for d in alerts["updated_on"])
+        last = max(as_date(d) for d in alerts["updated_on"])
         if day < last:
             raise MonitorError(
                 f"alerts are already monitored through {last}; {day} is earlier "

@@ -9,22 +9,20 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-
-def _day(v: object) -> date:
-    return v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
+from pipelines.scoring import as_date
 
 
 def lead_times(alerts: pd.DataFrame, performance: pd.DataFrame, first: date, last: date) -> dict[str, float]:
     """Figures over loans that defaulted between ``first`` + 60 days and ``last`` (the window
     the monitor ran over), and critical alerts opened in it."""
     perf = performance.copy()
-    perf["day"] = [_day(d) for d in perf["month_end"]]
+    perf["day"] = [as_date(d) for d in perf["month_end"]]
     defaults = perf[perf["status"] == "default"].sort_values("day").drop_duplicates("loan_id")
     defaults = defaults[(defaults["day"] >= first + pd.Timedelta(days=60)) & (defaults["day"] <= last)]
     critical = alerts[alerts["severity"] == "critical"].copy()
     # An escalated alert became critical on its escalation day, not when it opened as a warning.
     critical["since"] = [
-        _day(e) if e is not None and not (isinstance(e, float) and np.isnan(e)) else _day(o)
+        as_date(e) if e is not None and not (isinstance(e, float) and np.isnan(e)) else as_date(o)
         for e, o in zip(critical["escalated_on"], critical["opened_on"], strict=True)
     ]
     first_critical = critical.groupby("loan_id")["since"].min()
@@ -45,7 +43,7 @@ def lead_times(alerts: pd.DataFrame, performance: pd.DataFrame, first: date, las
         "median_lead_days": float(np.median(lead[lead >= 0])) if (lead >= 0).any() else float("nan"),
         "critical_per_100_loans_month": 100 * len(in_window) / loan_months if loan_months else float("nan"),
         "all_alerts_per_100_loans_month": 100
-        * len(alerts[[first <= _day(d) <= last for d in alerts["opened_on"]]])
+        * len(alerts[[first <= as_date(d) <= last for d in alerts["opened_on"]]])
         / loan_months
         if loan_months
         else float("nan"),

@@ -28,7 +28,7 @@ import bisect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.config import Settings
-from pipelines.features import read_verified
+from pipelines.features import read_verified, sealed_cutoff
 from pipelines.features.compute import month_number
 from pipelines.lake import filesystem, read_parquet_files, write_parquet
 from pipelines.schemas import SOURCES
@@ -142,10 +142,6 @@ class Rules:
             ):
                 return str(rule["decision"]), str(rule.get("reason", ""))
         raise ReviewError("no review rule matched")  # unreachable: load() demands an 'always' rule
-
-
-def _cutoff(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
@@ -300,7 +296,7 @@ class Reviewer:
 
     def review(self, app: dict[str, Any], earlier_offers: dict[str, str]) -> dict[str, Check]:
         day = date.fromisoformat(str(app["applied_on"])[:10])
-        cutoff = _cutoff(day)
+        cutoff = sealed_cutoff(day)
         firm = str(app["firm_id"])
         self.v = self._view_for(app)
         return {

@@ -116,21 +116,33 @@ def _ensure_snapshots(lake_uri: str, months: Sequence[date]) -> dict[date, pd.Da
     return out
 
 
-def with_features(lake_uri: str, applications: pd.DataFrame) -> pd.DataFrame:
-    """``applications`` with ``as_of``, every feature and ``feature_row_hash``; a firm missing
-    from its snapshot gets the documented empty values (and the hash of no inputs)."""
-    apps = applications.copy()
-    apps["as_of"] = [features_as_of(date.fromisoformat(str(d)[:10])) for d in apps["applied_on"]]
-    snaps = _ensure_snapshots(lake_uri, list(apps["as_of"]))
+def as_date(value: Any) -> date:
+    """A date from a ``date`` or its ISO text (a timestamp's text keeps its date)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def join_features(lake_uri: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (with ``firm_id`` and ``as_of``) with every feature of their firm's snapshot of
+    that month end and ``feature_row_hash``; a firm missing from its snapshot gets the
+    documented empty values (and the hash of no inputs)."""
+    snaps = _ensure_snapshots(lake_uri, list(rows["as_of"]))
     parts = []
-    for as_of, group in apps.groupby("as_of", sort=True):
+    for as_of, group in rows.groupby("as_of", sort=True):
         snap = snaps[as_of].drop(columns=["as_of"]).rename(columns={"input_hash": "feature_row_hash"})
         parts.append(group.merge(snap, on="firm_id", how="left"))
-    merged = pd.concat(parts, ignore_index=True) if parts else apps.assign(feature_row_hash="")
+    merged = pd.concat(parts, ignore_index=True) if parts else rows.assign(feature_row_hash="")
     for name in FEATURE_NAMES:
         merged[name] = merged[name].fillna(EMPTY[name]) if name in merged else EMPTY[name]
     merged["feature_row_hash"] = merged["feature_row_hash"].fillna(hashlib.sha256(b"").hexdigest())
     return merged
+
+
+def with_features(lake_uri: str, applications: pd.DataFrame) -> pd.DataFrame:
+    """``applications`` with ``as_of`` (``features_as_of`` their application day), every
+    feature and ``feature_row_hash`` (``join_features``)."""
+    apps = applications.copy()
+    apps["as_of"] = [features_as_of(as_date(d)) for d in apps["applied_on"]]
+    return join_features(lake_uri, apps)
 
 
 @dataclass(frozen=True)

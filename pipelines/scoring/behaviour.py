@@ -21,12 +21,12 @@ import pandas as pd
 from models.registry import Registry
 from models.scorecard import Scorecard
 from pipelines.features import FEATURE_NAMES
-from pipelines.features.catalogue import EMPTY
 from pipelines.scoring import (
     Sample,
     ScoringError,
     _add_months,
-    _ensure_snapshots,
+    as_date,
+    join_features,
     read_bank,
     validate_and_register,
 )
@@ -36,10 +36,6 @@ HORIZON_MONTHS = 6
 DAYS_PER_MONTH = 30.44
 LOAN_COLUMNS = ("dpd", "months_on_book")
 COLUMNS = (*FEATURE_NAMES, *LOAN_COLUMNS)
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def months_on_book(disbursed_on: pd.Series, day: date | pd.Series) -> np.ndarray:
@@ -57,7 +53,7 @@ def loan_months(lake_uri: str, bank_uri: str, horizon: int = HORIZON_MONTHS) -> 
     perf = read_bank(bank_uri, "loan_performance")
     if perf.empty:
         raise ScoringError("the bank's loan performance table is empty; no loan-months to train on")
-    perf = perf.assign(month_end=[_day(d) for d in perf["month_end"]])
+    perf = perf.assign(month_end=[as_date(d) for d in perf["month_end"]])
     through = max(perf["month_end"])
     defaults = perf[perf["status"] == "default"].groupby("loan_id")["month_end"].min()
     active = perf[perf["status"].isin(["current", "delinquent"])][["loan_id", "month_end", "dpd"]]
@@ -65,18 +61,11 @@ def loan_months(lake_uri: str, bank_uri: str, horizon: int = HORIZON_MONTHS) -> 
         apps.loc[apps["disbursed_on"].notna(), ["loan_id", "firm_id", "disbursed_on"]], on="loan_id"
     )
     # a loan booked at a month end but disbursed after it is not running yet
-    running = [m >= _day(d) for m, d in zip(active["month_end"], active["disbursed_on"], strict=True)]
+    running = [m >= as_date(d) for m, d in zip(active["month_end"], active["disbursed_on"], strict=True)]
     active = active[running]
     if active.empty:
         raise ScoringError("no loan is running at any month end of the bank's books; no loan-months")
-    snaps = _ensure_snapshots(lake_uri, sorted(set(active["month_end"])))
-    parts = []
-    for month_end, group in active.groupby("month_end", sort=True):
-        snap = snaps[month_end].drop(columns=["as_of"]).rename(columns={"input_hash": "feature_row_hash"})
-        parts.append(group.merge(snap, on="firm_id", how="left"))
-    rows = pd.concat(parts, ignore_index=True)
-    for name in FEATURE_NAMES:
-        rows[name] = rows[name].fillna(EMPTY[name])
+    rows = join_features(lake_uri, active.assign(as_of=active["month_end"]))
     rows["dpd"] = rows["dpd"].astype(float)
     rows["months_on_book"] = months_on_book(rows["disbursed_on"], rows["month_end"])
     ends = [_add_months(m, horizon) for m in rows["month_end"]]

@@ -104,9 +104,13 @@ def test_the_monitor_uses_the_behaviour_model_and_its_pd_rule(
     monitor_day(settings, date(2025, 3, 16), pd_rule(1.0, 1.0))  # no hysteresis: all clear
     cleared = read_alerts(str(lake)).set_index("alert_id").loc[by_pd.alert_id]
     assert (cleared.status == "resolved").all()
-    with pytest.raises(MonitorError, match="clear_below"):
+    for rule, clear_below, refusal in (
+        ("behaviour_pd", 2.0, "clear_below above its threshold"),
+        ("collateral_coverage", 0.5, "cannot have clear_below"),  # fires below its threshold
+    ):
         bad = tmp_path / "rules.json"
         doc = json.loads(RULES.read_text())
-        doc["rules"] = [{**r, "clear_below": 2.0} if r["rule"] == "behaviour_pd" else r for r in doc["rules"]]
+        doc["rules"] = [{**r, "clear_below": clear_below} if r["rule"] == rule else r for r in doc["rules"]]
         bad.write_text(json.dumps(doc))
-        Catalogue.load(bad)
+        with pytest.raises(MonitorError, match=refusal):
+            Catalogue.load(bad)
