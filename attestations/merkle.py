@@ -55,6 +55,26 @@ class MerkleTree:
         return path
 
 
+def hex_audit_paths(leaf_hashes: Sequence[bytes], hash_alg: str = "sha256") -> tuple[bytes, list[list[str]]]:
+    """The root of the tree over ``leaf_hashes`` (in index order, at least one) and the audit
+    path of every leaf, each entry as 64 lower-case hex digits, indexed by leaf.
+
+    For a verifier holding every leaf of a block: once the root agrees, a proof is valid
+    exactly when it equals the leaf's audit path (a different path reaching the same root
+    would be a hash collision), so each proof costs one list comparison instead of a walk.
+    The lists of leaves that share an ancestor share their tails; do not mutate them.
+    """
+    levels = _levels(list(leaf_hashes), hash_function(hash_alg))
+    paths: list[list[str]] = [[]]
+    for level in reversed(levels[:-1]):
+        hexed = [node.hex() for node in level]
+        n = len(level)
+        # Node j's path is its sibling (when it has one: a lone last node is carried up
+        # unchanged) followed by its parent's path.
+        paths = [[hexed[j ^ 1], *paths[j >> 1]] if j ^ 1 < n else paths[j >> 1] for j in range(n)]
+    return levels[-1][0], paths
+
+
 def root_hash(leaves: Sequence[bytes], hash_alg: str = "sha256") -> bytes:
     """RFC 9162 ``MTH`` over leaf data (not leaf hashes); ``H()`` for no leaves."""
     return MerkleTree(leaves, hash_alg).root

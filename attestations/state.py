@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS trusted_header (
 CREATE TABLE IF NOT EXISTS verified_record (
     chain_id TEXT NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
     bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL,
-    PRIMARY KEY (chain_id, record_id));
+    PRIMARY KEY (chain_id, record_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL, bundle_id TEXT NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL, raw BLOB NOT NULL,

@@ -10,7 +10,7 @@ import orjson
 
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
-from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
+from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier, paused_gc
 from pipelines.lake import bundle_key
 
 STATE_DB = "ledger-state.sqlite"
@@ -20,20 +20,24 @@ def _output_name(result: BundleResult) -> str:
     return f"{bundle_key(result.bundle_id, result.name)}.jsonl"
 
 
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]], sorted_rows: bool = False) -> None:
+    """Write ``rows`` as JSON lines with sorted members, atomically; ``sorted_rows`` says
+    the rows' members are already in sorted order."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    options = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-    tmp.write_bytes(b"".join(orjson.dumps(row, option=options) for row in rows))
+    options = orjson.OPT_APPEND_NEWLINE | (0 if sorted_rows else orjson.OPT_SORT_KEYS)
+    tmp.write_bytes(b"".join([orjson.dumps(row, option=options) for row in rows]))
     tmp.replace(path)
 
 
 def _row(result: BundleResult, r: VerifiedRecord) -> dict[str, Any]:
+    # Members in sorted order, so that the rows need no sorting when written.
     rec = r.record
     return {
-        "record_id": r.record_id, "source": rec["source"], "kind": rec["kind"], "firm_id": rec["firm_id"],
-        "event_time": rec["event_time"], "height": r.height, "index": r.index, "sealed_at": r.sealed_at,
-        "leaf_hash": r.leaf_hash.hex(), "bundle_id": result.bundle_id, "line_no": r.line_no, "leaf": r.leaf,
+        "bundle_id": result.bundle_id, "event_time": rec["event_time"], "firm_id": rec["firm_id"],
+        "height": r.height, "index": r.index, "kind": rec["kind"], "leaf": r.leaf,
+        "leaf_hash": r.leaf_hash.hex(), "line_no": r.line_no, "record_id": r.record_id,
+        "sealed_at": r.sealed_at, "source": rec["source"],
     }  # fmt: skip
 
 
@@ -54,7 +58,8 @@ def write_outputs(state: Path, result: BundleResult) -> None:
                 for row in map(orjson.loads, verified.read_bytes().splitlines())
                 if row["record_id"] not in new
             ]
-        _write_jsonl(verified, kept + [_row(result, r) for r in result.verified])
+        # Kept rows were written sorted and parse back in that order.
+        _write_jsonl(verified, kept + [_row(result, r) for r in result.verified], sorted_rows=True)
     quarantine = [
         {"bundle_id": result.bundle_id, "line_no": q.line_no, "reason": q.reason, "detail": q.detail,
          "raw": q.raw.decode("utf-8", "backslashreplace")}
@@ -76,7 +81,8 @@ def verify_bundles(bundles: Sequence[Path], policy: TrustPolicy, state: Path) ->
         verifier = Verifier(policy, store)
         for bundle in bundles:
             result = verifier.evaluate(BundleFiles.read_dir(bundle.resolve()))
-            write_outputs(state, result)
+            with paused_gc():
+                write_outputs(state, result)
             store.commit(policy.chain_id, result)
             results.append(result)
     return results

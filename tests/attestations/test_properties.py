@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attestations.ledger import KeyGrant
+from attestations.verifier import BundleResult, Verifier
 from tests.attestations.builders import Ledger, contribution, resign, verify
 
 FILES = ("manifest.json", "manifest.sig", "headers.jsonl", "records.jsonl")
@@ -50,6 +52,18 @@ def test_single_byte_changes_never_verify_an_altered_record(
     for r in result.verified:
         assert (r.record_id, r.leaf_hash, r.height, r.index) in genuine
     assert result.lines == len(result.verified) + result.duplicates + len(result.quarantined)
+    # Proving whole blocks at once decides every line exactly as the line-by-line walk does.
+    with mock.patch.object(Verifier, "_audit_paths", return_value=None):
+        reference = verify(led.policy(), changed)
+    assert _outcomes(result) == _outcomes(reference)
+
+
+def _outcomes(result: BundleResult) -> list[tuple[object, ...]]:
+    return sorted(
+        [(r.line_no, "verified", r.record_id, r.leaf_hash) for r in result.verified]
+        + [(n, "duplicate") for n in result.duplicate_lines]
+        + [(q.line_no, q.reason, q.detail) for q in result.quarantined]
+    )
 
 
 def test_a_policy_grant_helper_matches_its_owner_member() -> None:

@@ -484,3 +484,45 @@ def test_a_duplicate_must_still_be_proven(ledger: Ledger) -> None:
     verify(ledger.policy(), ledger.bundle(), store)
     files = _records(ledger, ledger.bundle(), [_line(ledger, 0, 0, proof=["00" * 32])])
     assert verify(ledger.policy(), files, store).quarantine_counts() == {"proof_invalid": 1}
+
+
+# --- whole-block proofs and the line-by-line path -------------------------------------------
+
+
+def _all_lines(led: Ledger) -> list[bytes]:
+    return [_line(led, b, p) for b, block in enumerate(led.blocks) for p in range(len(block.leaves))]
+
+
+def test_a_wrong_proof_in_a_complete_block_is_caught(ledger: Ledger) -> None:
+    # Every leaf of block 1 is present, so its tree is rebuilt and proofs are compared with
+    # the audit paths; one line carries its neighbour's (otherwise valid) path.
+    lines = _all_lines(ledger)
+    lines[2] = _line(ledger, 1, 0, proof=ledger.blocks[1].record_line(1)["proof"])
+    result = verify(ledger.policy(), _records(ledger, ledger.bundle(), lines))
+    assert result.quarantine_counts() == {"proof_invalid": 1}
+    assert [q.line_no for q in result.quarantined] == [3]
+    assert len(result.verified) == 6
+
+
+def test_blocks_exported_in_part_or_with_repeats_verify_line_by_line(ledger: Ledger) -> None:
+    lines = _all_lines(ledger)
+    partial = lines[:3] + lines[4:]  # block 1 without its second leaf
+    result = verify(ledger.policy(), _records(ledger, ledger.bundle(), partial))
+    assert (len(result.verified), result.duplicates, result.quarantine_counts()) == (6, 0, {})
+    repeated = [*lines, lines[0], lines[5]]
+    result = verify(ledger.policy(), _records(ledger, ledger.bundle(), repeated))
+    assert (len(result.verified), result.duplicates, result.quarantine_counts()) == (7, 2, {})
+    assert [r.line_no for r in result.verified] == list(range(1, 8))
+
+
+def test_a_forged_leaf_sends_its_block_line_by_line(ledger: Ledger) -> None:
+    # The rebuilt root differs, so no line of the block is proven by comparison; the
+    # untouched lines still verify through their own walks.
+    forged = contribution(3)
+    forged["body"]["paid_fen"] = 1
+    lines = _all_lines(ledger)
+    lines[3] = _line(ledger, 1, 1, leaf=json.dumps(forged, sort_keys=True, separators=(",", ":")))
+    result = verify(ledger.policy(), _records(ledger, ledger.bundle(), lines))
+    assert result.quarantine_counts() == {"proof_invalid": 1}
+    assert [q.line_no for q in result.quarantined] == [4]
+    assert len(result.verified) == 6
