@@ -51,6 +51,9 @@ RULES = Path(__file__).with_name("rules.json")
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 EVIDENCE_CAP = 50
+# Days after disbursement within which an offered receipt not yet pledged on the chain is
+# pending rather than lost (collateral_coverage).
+PLEDGE_GRACE_DAYS = 30
 HYSTERESIS = frozenset(
     {
         "sales_drop",
@@ -232,11 +235,17 @@ def _receipt_status(read: Reader, lake_uri: str, numbers: list[str], day: date) 
 
 
 def _coverage(
-    loans: pd.DataFrame, receipts: pd.DataFrame, bank: str
+    loans: pd.DataFrame, receipts: pd.DataFrame, bank: str, day: date
 ) -> dict[str, tuple[float, list[str], list[str]]]:
-    """Per loan with collateral: the value of its offered receipts still pledged to ``bank``
-    (latest status of each receipt), the receipts offered, and those no longer pledged to it."""
-    pairs = loans[["loan_id", "collateral_receipts"]].explode("collateral_receipts").dropna()
+    """Per loan with collateral: the value of its offered receipts pledged to ``bank`` now
+    (latest status of each receipt), the receipts offered, and those lost.
+
+    A receipt is lost when it was pledged to the bank on the chain and no longer is, or when
+    its pledge never reached the chain within ``PLEDGE_GRACE_DAYS`` of disbursement. A pledge
+    is often sealed a few days after the loan is booked; until then the receipt is pending,
+    not lost, so a new loan does not raise a collateral alert that the next run resolves.
+    """
+    pairs = loans[["loan_id", "collateral_receipts", "disbursed_on"]].explode("collateral_receipts").dropna()
     if not len(pairs):
         return {}
     pairs = pairs.assign(receipt_no=pairs["collateral_receipts"].astype(str))
@@ -245,9 +254,14 @@ def _coverage(
     ]
     m = pairs.merge(latest, on="receipt_no", how="left")
     ours = (m["status"] == "pledged") & (m["pledgee"] == bank)
+    ever = receipts.loc[(receipts["status"] == "pledged") & (receipts["pledgee"] == bank), "receipt_no"]
+    grace_over = pd.to_datetime(m["disbursed_on"].astype(str)) + pd.Timedelta(
+        days=PLEDGE_GRACE_DAYS
+    ) <= pd.Timestamp(day)
+    gone = ~ours & (m["receipt_no"].isin(set(ever)) | grace_over)
     value = m["value_fen"].where(ours, 0.0).groupby(m["loan_id"]).sum()
     offered = m.groupby("loan_id")["receipt_no"].agg(list)
-    lost = m[~ours].groupby("loan_id")["receipt_no"].agg(list)
+    lost = m[gone].groupby("loan_id")["receipt_no"].agg(list)
     return {str(k): (float(value[k]), offered[k], lost.get(k, [])) for k in offered.index}
 
 
@@ -313,7 +327,7 @@ def conditions(
         [str(r) for rs in loans["collateral_receipts"] if rs is not None for r in rs],
         day,
     )
-    cover = _coverage(loans, receipts, settings.bank_name) if "collateral_coverage" in rules else {}
+    cover = _coverage(loans, receipts, settings.bank_name, day) if "collateral_coverage" in rules else {}
     for row in f.itertuples(index=False):
         if "sales_drop" in rules and row.sales_6m > 0:
             drop = 1 - (row.sales_3m / 3) / (row.sales_6m / 6)

@@ -62,6 +62,35 @@ def test_an_alert_is_opened_once_updated_escalated_and_resolved(tmp_path: Path) 
         acknowledge(str(tmp_path), "nope", "rm1")
 
 
+def test_collateral_is_lost_once_pledged_and_released_or_never_pledged_after_the_grace() -> None:
+    from pipelines.monitor import PLEDGE_GRACE_DAYS, _coverage
+
+    day = date(2025, 3, 1)
+    recent, old = day - timedelta(days=5), day - timedelta(days=PLEDGE_GRACE_DAYS + 1)
+    loans = pd.DataFrame(
+        {
+            "loan_id": ["L1", "L2", "L3", "L4"],
+            "collateral_receipts": [["R1"], ["R2"], ["R3"], ["R4", "R2"]],
+            "disbursed_on": [old, recent, old, recent],
+        }
+    )
+    # In chain order: R1 pledged to the bank and later released; R2 and R3 only issued (their
+    # pledges never sealed); R4 pledged to the bank, R5 to another lender.
+    receipts = pd.DataFrame(
+        {
+            "receipt_no": ["R1", "R2", "R3", "R4", "R1"],
+            "status": ["pledged", "issued", "issued", "pledged", "released"],
+            "pledgee": ["BANK", None, None, "BANK", None],
+            "value_fen": [100.0, 200.0, 300.0, 400.0, 100.0],
+        }
+    )
+    cover = _coverage(loans, receipts, "BANK", day)
+    assert cover["L1"] == (0.0, ["R1"], ["R1"])  # released after the pledge: lost
+    assert cover["L2"] == (0.0, ["R2"], [])  # a new loan's pledge still pending: not lost
+    assert cover["L3"] == (0.0, ["R3"], ["R3"])  # never pledged, grace over: lost
+    assert cover["L4"] == (400.0, ["R4", "R2"], [])
+
+
 def message(key: str) -> dict[str, Any]:
     return {
         "message_id": key[:24],
