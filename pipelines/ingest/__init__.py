@@ -38,7 +38,7 @@ import pyarrow.json as pj
 from attestations.errors import PolicyError
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
-from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier
+from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier, paused_gc
 from pipelines.ingest.quality import validate
 from pipelines.lake import bundle_key, filesystem, safe_name, write_atomic, write_parquet
 from pipelines.schemas import BODY_COLUMNS, INGEST_LOG, KINDS, QUARANTINE, SOURCES, TS, record_schema
@@ -235,12 +235,14 @@ class _Verified:
 def _verify(verifier: Verifier, uri: str) -> _Verified:
     started = time.perf_counter()
     files = read_bundle(uri)
-    result = verifier.evaluate(files)
-    verifier.store.commit(verifier.policy.chain_id, result)  # locally; the lake upload commits
+    with paused_gc():  # as in evaluate: many kept objects, no cycles
+        result = verifier.evaluate(files)
+        verifier.store.commit(verifier.policy.chain_id, result)  # locally; the lake upload commits
+        tables = _kind_tables(result)
     source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
     source = source if source in SOURCES else "unknown"
     key = bundle_key(result.bundle_id, uri)
-    return _Verified(uri, source, key, files, result, time.perf_counter() - started, _kind_tables(result))
+    return _Verified(uri, source, key, files, result, time.perf_counter() - started, tables)
 
 
 def _known_invoices(lake_uri: str, numbers: set[str]) -> set[str]:

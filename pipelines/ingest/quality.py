@@ -21,6 +21,7 @@ from pipelines.schemas import BODY_COLUMNS
 USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
 PERIOD_PATTERN = r"^[0-9]{4}-(?:0[1-9]|1[0-2])$"
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+FULL_LISTS = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
 
 
 def _gx() -> Any:
@@ -106,11 +107,17 @@ def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
     result = batch.validate(
         suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["record_id"]}
     )
-    out = QualityResult(report=result.to_json_dict())
+    out = QualityResult()
     for r in result.results:
-        if r.success or (r.expectation_config.meta or {}).get("quarantine") is False:
-            continue
-        name = r.expectation_config.type
-        for row in r.result.get("unexpected_index_list") or []:
-            out.failed.setdefault(str(row["record_id"]), f"quality:{name}")
+        quarantines = (r.expectation_config.meta or {}).get("quarantine") is not False
+        if not r.success and quarantines:
+            name = r.expectation_config.type
+            for row in r.result.get("unexpected_index_list") or []:
+                out.failed.setdefault(str(row["record_id"]), f"quality:{name}")
+        # The report keeps the counts and GX's partial lists (up to 20 values); the complete
+        # lists, one entry per failing row, would cost more to serialise than the validation
+        # itself on a busy day, and every quarantined row is in the quarantine table.
+        for key in FULL_LISTS:
+            r.result.pop(key, None)
+    out.report = result.to_json_dict()
     return out
