@@ -572,35 +572,18 @@ class Verifier:
                 and first <= height < fail_at
                 and 0 <= index < sizes[height - first]
             ):
-                by_block.setdefault(height, []).append((line_no, raw, index, leaf, proof))
+                bucket = by_block.setdefault(height, [])
+                bucket.append((line_no, raw, index, leaf, proof))
+                if len(bucket) == sizes[height - first]:
+                    # A block is judged as soon as it can be complete, so that the parsed
+                    # proofs of a large bundle are not all held at once.
+                    self._prove_block(
+                        result, headers[height - first], by_block.pop(height), source, candidates, slow
+                    )
             else:
                 slow.append((line_no, raw))
         for height, items in by_block.items():
-            header = headers[height - first].header
-            assert header is not None
-            proven = self._audit_paths(header, items)
-            if proven is None:
-                slow.extend((item[0], item[1]) for item in items)
-                continue
-            expected, leaf_hashes = proven
-            sealed_at = header["sealed_at"]
-            for line_no, raw, index, leaf, proof in items:
-                if proof != expected[index]:
-                    slow.append((line_no, raw))
-                    continue
-                leaf_bytes = leaf.encode("utf-8", "surrogatepass")
-                record = _fast_record(leaf_bytes, source)
-                if record is None:
-                    judged = _judge_record(leaf, leaf_bytes, source)
-                    if isinstance(judged, tuple):
-                        result.quarantined.append(QuarantinedLine(line_no, *judged, raw))
-                        continue
-                    record = judged
-                lh = leaf_hashes[index]
-                verified = VerifiedRecord(
-                    line_no, record["record_id"], height, index, leaf, lh, sealed_at, record
-                )
-                candidates.append((raw, verified))
+            self._prove_block(result, headers[height - first], items, source, candidates, slow)
         quarantine = result.quarantined.append
         for line_no, raw in slow:
             outcome = self._judge_line(line_no, raw, headers, blocks, first, last, fail_at, source)
@@ -614,6 +597,43 @@ class Verifier:
         candidates.sort(key=lambda c: c[1].line_no)
         self._dedupe(result, candidates)
         result.quarantined.sort(key=lambda q: q.line_no)
+
+    def _prove_block(
+        self,
+        result: BundleResult,
+        parsed: _Header,
+        items: list[tuple[int, bytes, int, str, Any]],
+        source: str,
+        candidates: list[tuple[bytes, VerifiedRecord]],
+        slow: list[tuple[int, bytes]],
+    ) -> None:
+        """The fast path for the well-formed lines of one trusted block: proven lines go on to
+        the record checks, the others to ``slow``."""
+        header = parsed.header
+        assert header is not None
+        proven = self._audit_paths(header, items)
+        if proven is None:
+            slow.extend((item[0], item[1]) for item in items)
+            return
+        expected, leaf_hashes = proven
+        height, sealed_at = header["height"], header["sealed_at"]
+        for line_no, raw, index, leaf, proof in items:
+            if proof != expected[index]:
+                slow.append((line_no, raw))
+                continue
+            leaf_bytes = leaf.encode("utf-8", "surrogatepass")
+            record = _fast_record(leaf_bytes, source)
+            if record is None:
+                judged = _judge_record(leaf, leaf_bytes, source)
+                if isinstance(judged, tuple):
+                    result.quarantined.append(QuarantinedLine(line_no, *judged, raw))
+                    continue
+                record = judged
+            lh = leaf_hashes[index]
+            verified = VerifiedRecord(
+                line_no, record["record_id"], height, index, leaf, lh, sealed_at, record
+            )
+            candidates.append((raw, verified))
 
     def _audit_paths(
         self, header: dict[str, Any], items: list[tuple[int, bytes, int, str, Any]]
