@@ -235,13 +235,13 @@ def _receipt_status(read: Reader, lake_uri: str, numbers: list[str], day: date) 
 
 
 def _coverage(
-    loans: pd.DataFrame, receipts: pd.DataFrame, bank: str, day: date
+    loans: pd.DataFrame, receipts: pd.DataFrame, bank: str, day: date, grace_days: int = PLEDGE_GRACE_DAYS
 ) -> dict[str, tuple[float, list[str], list[str]]]:
     """Per loan with collateral: the value of its offered receipts pledged to ``bank`` now
     (latest status of each receipt), the receipts offered, and those lost.
 
     A receipt is lost when it was pledged to the bank on the chain and no longer is, or when
-    its pledge never reached the chain within ``PLEDGE_GRACE_DAYS`` of disbursement. A pledge
+    its pledge never reached the chain within ``grace_days`` of disbursement. A pledge
     is often sealed a few days after the loan is booked; until then the receipt is pending,
     not lost, so a new loan does not raise a collateral alert that the next run resolves.
     """
@@ -255,9 +255,8 @@ def _coverage(
     m = pairs.merge(latest, on="receipt_no", how="left")
     ours = (m["status"] == "pledged") & (m["pledgee"] == bank)
     ever = receipts.loc[(receipts["status"] == "pledged") & (receipts["pledgee"] == bank), "receipt_no"]
-    grace_over = pd.to_datetime(m["disbursed_on"].astype(str)) + pd.Timedelta(
-        days=PLEDGE_GRACE_DAYS
-    ) <= pd.Timestamp(day)
+    disbursed = pd.to_datetime(m["disbursed_on"].astype(str))
+    grace_over = disbursed + pd.Timedelta(days=grace_days) <= pd.Timestamp(day)
     gone = ~ours & (m["receipt_no"].isin(set(ever)) | grace_over)
     value = m["value_fen"].where(ours, 0.0).groupby(m["loan_id"]).sum()
     offered = m.groupby("loan_id")["receipt_no"].agg(list)
@@ -327,7 +326,10 @@ def conditions(
         [str(r) for rs in loans["collateral_receipts"] if rs is not None for r in rs],
         day,
     )
-    cover = _coverage(loans, receipts, settings.bank_name, day) if "collateral_coverage" in rules else {}
+    cover = {}
+    if "collateral_coverage" in rules:
+        grace = int(rules["collateral_coverage"].get("grace_days", PLEDGE_GRACE_DAYS))
+        cover = _coverage(loans, receipts, settings.bank_name, day, grace)
     for row in f.itertuples(index=False):
         if "sales_drop" in rules and row.sales_6m > 0:
             drop = 1 - (row.sales_3m / 3) / (row.sales_6m / 6)

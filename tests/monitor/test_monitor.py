@@ -89,6 +89,7 @@ def test_collateral_is_lost_once_pledged_and_released_or_never_pledged_after_the
     assert cover["L2"] == (0.0, ["R2"], [])  # a new loan's pledge still pending: not lost
     assert cover["L3"] == (0.0, ["R3"], ["R3"])  # never pledged, grace over: lost
     assert cover["L4"] == (400.0, ["R4", "R2"], [])
+    assert _coverage(loans, receipts, "BANK", day, grace_days=3)["L2"] == (0.0, ["R2"], ["R2"])
 
 
 def message(key: str) -> dict[str, Any]:
