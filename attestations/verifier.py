@@ -268,6 +268,27 @@ def _judge_record(leaf: str, leaf_bytes: bytes, source: str) -> dict[str, Any] |
     return record  # type: ignore[no-any-return]
 
 
+def _proven_record(
+    line_no: int,
+    height: int,
+    index: int,
+    leaf: str,
+    leaf_bytes: bytes,
+    leaf_hash: bytes,
+    sealed_at: str,
+    source: str,
+) -> VerifiedRecord | tuple[str, str]:
+    """The record checks of a line whose proof holds: the verified record, or ``(reason,
+    detail)`` by the spec's order. The fast path first, the reference path when it cannot say."""
+    record = _fast_record(leaf_bytes, source)
+    if record is None:
+        judged = _judge_record(leaf, leaf_bytes, source)
+        if isinstance(judged, tuple):
+            return judged
+        record = judged
+    return VerifiedRecord(line_no, record["record_id"], height, index, leaf, leaf_hash, sealed_at, record)
+
+
 def split_lines(data: bytes) -> list[tuple[int, bytes]]:
     """Lines of a JSONL file as ``(line_no, bytes)``: split on ``\\n``, empty segments dropped."""
     return [(n, seg) for n, seg in enumerate(data.split(b"\n"), start=1) if seg]
@@ -615,32 +636,26 @@ class Verifier:
         if proven is None:
             slow.extend((item[0], item[1]) for item in items)
             return
-        expected, leaf_hashes = proven
+        expected, leaf_hashes, leaf_bytes = proven
         height, sealed_at = header["height"], header["sealed_at"]
         for line_no, raw, index, leaf, proof in items:
             if proof != expected[index]:
                 slow.append((line_no, raw))
                 continue
-            leaf_bytes = leaf.encode("utf-8", "surrogatepass")
-            record = _fast_record(leaf_bytes, source)
-            if record is None:
-                judged = _judge_record(leaf, leaf_bytes, source)
-                if isinstance(judged, tuple):
-                    result.quarantined.append(QuarantinedLine(line_no, *judged, raw))
-                    continue
-                record = judged
-            lh = leaf_hashes[index]
-            verified = VerifiedRecord(
-                line_no, record["record_id"], height, index, leaf, lh, sealed_at, record
+            outcome = _proven_record(
+                line_no, height, index, leaf, leaf_bytes[index], leaf_hashes[index], sealed_at, source
             )
-            candidates.append((raw, verified))
+            if isinstance(outcome, VerifiedRecord):
+                candidates.append((raw, outcome))
+            else:
+                result.quarantined.append(QuarantinedLine(line_no, *outcome, raw))
 
     def _audit_paths(
         self, header: dict[str, Any], items: list[tuple[int, bytes, int, str, Any]]
-    ) -> tuple[list[list[str]], list[bytes]] | None:
-        """Every audit path of the block as hex and every leaf hash, by index, when ``items``
-        hold each of its leaves exactly once and those leaves rebuild the header's root;
-        else None."""
+    ) -> tuple[list[list[str]], list[bytes], list[bytes]] | None:
+        """Every audit path of the block as hex, every leaf hash and every leaf's bytes, by
+        index, when ``items`` hold each of its leaves exactly once and those leaves rebuild
+        the header's root; else None."""
         size = header["tree_size"]
         if len(items) != size:
             return None
@@ -649,10 +664,11 @@ class Verifier:
             by_index[item[2]] = item[3]
         if None in by_index:
             return None
+        leaf_bytes = [leaf.encode("utf-8", "surrogatepass") for leaf in by_index]  # type: ignore[union-attr]
         h = self._hash
-        hashes = [h(b"\x00" + leaf.encode("utf-8", "surrogatepass")) for leaf in by_index]  # type: ignore[union-attr]
+        hashes = [h(b"\x00" + data) for data in leaf_bytes]
         root, paths = hex_audit_paths(hashes, self.policy.hash_alg)
-        return (paths, hashes) if root.hex() == header["root_hash"] else None
+        return (paths, hashes, leaf_bytes) if root.hex() == header["root_hash"] else None
 
     def _judge_line(
         self,
@@ -700,15 +716,7 @@ class Verifier:
         path = tuple([packed[i : i + 32] for i in range(0, len(packed), 32)])
         if not block.verify_unchecked(lh, index, path):
             return "proof_invalid", f"audit path of index {index} does not lead to the root of block {height}"
-        record = _fast_record(leaf_bytes, source)
-        if record is None:
-            judged = _judge_record(leaf, leaf_bytes, source)
-            if isinstance(judged, tuple):
-                return judged
-            record = judged
-        return VerifiedRecord(
-            line_no, record["record_id"], height, index, leaf, lh, header["sealed_at"], record
-        )
+        return _proven_record(line_no, height, index, leaf, leaf_bytes, lh, header["sealed_at"], source)
 
     def _dedupe(self, result: BundleResult, candidates: Sequence[tuple[bytes, VerifiedRecord]]) -> None:
         known = self.store.known_records(self.policy.chain_id, {c[1].record_id for c in candidates})
