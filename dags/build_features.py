@@ -3,8 +3,10 @@
 Runs when new verified records land (any of the ingest Assets) and on the 1st of every month
 (so ``airflow backfill create --dag-id build_features`` rebuilds past months). A run builds
 the snapshot of the last month end on or before its date; the params ``as_of`` and
-``through`` (YYYY-MM-DD) build every month end in that range instead. plan -> shard (one
-task per as-of month and shard) -> merge (per month) -> publish (the ``features`` Asset).
+``through`` (YYYY-MM-DD) build every month end in that range instead. plan -> compact (brings
+the feature input store up to date: the verified months those snapshots read that are new
+or have changed) -> shard (one task per as-of month and shard) -> merge (per month) ->
+publish (the ``features`` Asset).
 Configuration: SMECREDIT_LAKE_URI, SMECREDIT_FEATURE_SHARDS (default 4).
 """
 
@@ -67,6 +69,18 @@ def build_features() -> None:
         return [{"as_of": m.isoformat(), "k": k, "n": SHARDS} for m in months for k in range(SHARDS)]
 
     @task
+    def compact(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+        from datetime import date
+
+        from pipelines.airflow_edge import settings
+        from pipelines.features import InputStore
+        from pipelines.features.compute import WINDOW
+
+        months = sorted({date.fromisoformat(j["as_of"]) for j in jobs})
+        done = InputStore(settings().lake_uri).refresh(months, WINDOW)
+        return {"compacted": [f"{source}/{kind}/{m // 12:04d}-{m % 12 + 1:02d}" for source, kind, m in done]}
+
+    @task
     def shard(job: dict[str, Any]) -> str:
         from datetime import date
 
@@ -95,6 +109,7 @@ def build_features() -> None:
 
     jobs = plan()
     staged = shard.expand(job=jobs)
+    compact(jobs) >> staged
     months = months_of(jobs)
     staged >> months
     publish(merge.expand(as_of=months))

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from pipelines.features.catalogue import FEATURE_NAMES, FEATURES, dictionary_markdown
 from pipelines.features.compute import WINDOW, Inputs, compute, compute_codes, month_number, shard_hash
+from pipelines.features.store import FeatureError, InputStore, leaves_of, month_text
 from pipelines.lake import filesystem, write_parquet
 
 FEATURE_SCHEMA = pa.schema(
@@ -38,10 +39,6 @@ FEATURE_SCHEMA = pa.schema(
 Reader = Callable[..., pa.Table]
 """``read_verified`` or a stand-in with its signature (``VerifiedCache``)."""
 _MONTH = ds.partitioning(pa.schema([("sealed_month", pa.string())]), flavor="hive")
-
-
-class FeatureError(Exception):
-    """A snapshot cannot be built or read; the message says which and why."""
 
 
 def month_end_on_or_before(d: date) -> date:
@@ -60,8 +57,9 @@ def month_ends(first: date, last: date) -> list[date]:
     return out[::-1]
 
 
-def _month_text(n: int) -> str:
-    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+def _month_start(n: int) -> datetime:
+    """The first instant (UTC) of month ``n`` (``month_number``)."""
+    return datetime(n // 12, n % 12 + 1, 1, tzinfo=UTC)
 
 
 def sealed_cutoff(as_of: date) -> datetime:
@@ -69,22 +67,16 @@ def sealed_cutoff(as_of: date) -> datetime:
     return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
 
 
-def _month_start(n: int) -> datetime:
-    """The first instant (UTC) of month ``n`` (``month_number``)."""
-    return datetime(n // 12, n % 12 + 1, 1, tzinfo=UTC)
-
-
 def _sealed_by(as_of: date, since: int | None, where: pc.Expression | None) -> pc.Expression:
-    cond = (pc.field("sealed_month") <= _month_text(month_number(as_of))) & (
+    cond = (pc.field("sealed_month") <= month_text(month_number(as_of))) & (
         pc.field("sealed_at") < pa.scalar(sealed_cutoff(as_of), type=pa.timestamp("us", tz="UTC"))
     )
     if since is not None:
-        cond = cond & (pc.field("sealed_month") >= _month_text(since))
+        cond = cond & (pc.field("sealed_month") >= month_text(since))
     return cond if where is None else cond & where
 
 
 ATTESTATION = ("sealed_at", "height", "index", "leaf_hash", "record_id")
-_FOR_FEATURES = ("height", "index", "leaf_hash")  # what load_inputs uses of the attestation
 
 
 def read_verified(
@@ -173,162 +165,108 @@ def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
-def _days(values: pa.ChunkedArray) -> np.ndarray:
-    return _np(pc.cast(values, pa.int32()))
+def _dictionary_codes(columns: Sequence[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
+    """The sorted union of the values of dictionary ``columns``, and each column as positions
+    in it (-1: null). One hash lookup per dictionary entry, one ``take`` per row."""
+    chunks = [list(col.chunks) for col in columns]
+    dicts = [c.dictionary for cs in chunks for c in cs]
+    merged = pa.concat_arrays(dicts) if dicts else pa.array([], pa.string())
+    unique = pc.unique(merged)
+    values = unique.take(pc.sort_indices(unique))
+    remap = _np(pc.index_in(merged, value_set=values)) if len(merged) else np.zeros(0, dtype=np.int64)
+    out, at = [], 0
+    for cs in chunks:
+        parts = []
+        for c in cs:
+            n = len(c.dictionary)
+            lookup = np.append(remap[at : at + n], -1)  # a null index (-1) takes the last: -1
+            at += n
+            parts.append(lookup[_np(pc.fill_null(c.indices, -1))])
+        out.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+    return values, out
 
 
-def _months(values: pa.ChunkedArray) -> np.ndarray:
-    months: np.ndarray = _np(pc.year(values)) * 12 + _np(pc.month(values)) - 1
-    return months
+def _key_codes(halves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[list[np.ndarray], int]:
+    """Dense codes of 128-bit keys given as (high, low) uint64 halves, shared by all parts,
+    and how many there are. Keys are grouped by their high half; if two different keys share
+    it (a 64-bit collision), both halves are coded exactly instead."""
+    hi = np.concatenate([h for h, _ in halves]) if halves else np.zeros(0, dtype=np.uint64)
+    lo = np.concatenate([low for _, low in halves]) if halves else np.zeros(0, dtype=np.uint64)
+    if not len(hi):
+        return [np.zeros(0, dtype=np.int64) for _ in halves], 0
+    codes, uniques = pd.factorize(hi)
+    low_of = np.empty(len(uniques), dtype=np.uint64)
+    low_of[codes] = lo
+    if (low_of[codes] != lo).any():
+        _, codes = np.unique(np.stack([hi, lo], axis=1), axis=0, return_inverse=True)
+    codes = np.asarray(codes, dtype=np.int64).ravel()
+    bounds = np.cumsum([len(h) for h, _ in halves])[:-1]
+    return np.split(codes, bounds), int(codes.max()) + 1
 
 
-def _order(t: pa.Table) -> np.ndarray:
-    """The position of each row on chain: height, then index (heights are chain order)."""
-    order: np.ndarray = _np(t["height"]) * 1_000_000_000 + _np(t["index"])
-    return order
-
-
-def _leaf(values: pa.ChunkedArray) -> np.ndarray:
-    """Hex leaf hashes as fixed 64-byte strings, without a Python object per row."""
-    fixed = pc.cast(pc.cast(values, pa.binary()), pa.binary(64))
-    array = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
-    if len(array) == 0:
-        return np.zeros(0, dtype="S64")
-    data = np.frombuffer(array.buffers()[1], dtype="S64")
-    return np.array(data[array.offset : array.offset + len(array)])
-
-
-class _Codes:
-    """Integer codes of strings, shared by every column coded with one instance."""
-
-    def __init__(self, columns: Sequence[pa.ChunkedArray | pa.Array]) -> None:
-        chunks = [c for col in columns for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col])]
-        merged = pa.chunked_array(chunks, type=pa.string()) if chunks else pa.chunked_array([], pa.string())
-        unique = pc.unique(merged.drop_null() if merged.null_count else merged)
-        self.values = unique.take(pc.sort_indices(unique))
-
-    def __call__(self, col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-        codes = pc.index_in(col, value_set=self.values)
-        return _np(pc.fill_null(codes, -1))
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-def _seller_buyer(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """The selling and the buying firm of each trade row (the filer is the seller of a row
-    with direction ``sale``)."""
-    sale = pc.equal(t["direction"], "sale")
-    return pc.if_else(sale, t["firm_id"], t["counterparty_id"]), pc.if_else(
-        sale, t["counterparty_id"], t["firm_id"]
-    )
-
-
-def load_inputs(lake_uri: str, as_of: date, read: Reader | None = None) -> Inputs:
-    """The rows every feature of ``as_of`` may use: trade and contributions of the 12 months
-    window (their sealed month cannot be older than their business date), and the whole
-    history of warehouse receipts and leases (a status lasts until it changes). Strings are
-    coded as integers here, once, by Arrow. ``read`` replaces ``read_verified`` (with a
-    ``VerifiedCache`` for runs over many days)."""
-    read = read or read_verified
+def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> Inputs:
+    """The rows every feature of ``as_of`` may use: trade and contributions sealed in the 12
+    months window (their sealed month cannot be older than their business date), and the
+    whole history of warehouse receipts and leases (a status lasts until it changes), from
+    the feature input store (``pipelines.features.store``), which compacts a verified month on
+    first use. Ids are coded as integers here; ``store`` may be one kept over a run of many
+    days."""
+    store = store or InputStore(lake_uri)
     since = month_number(as_of) - (WINDOW - 1)
     sc = "supply_chain"
-    trade = ["firm_id", "counterparty_id", "direction", "invoice_no"]
-    inv = read(
-        lake_uri, sc, "invoice", [*trade, "amount_fen", "issued_on"], as_of, since, attestation=_FOR_FEATURES
+    tables = {
+        "invoices": store.read(sc, "invoice", as_of, since),
+        "waybills": store.read(sc, "logistics", as_of, since),
+        "payments": store.read(sc, "payment", as_of, since),
+        "receipts": store.read(sc, "warehouse_receipt", as_of, None),
+        "leases": store.read(sc, "lease", as_of, None),
+        "si": store.read("social_insurance", "contribution", as_of, since),
+        "hf": store.read("housing_fund", "contribution", as_of, since),
+    }
+    frames: dict[str, dict[str, np.ndarray]] = {name: {} for name in tables}
+    firm_columns = [
+        (n, c) for n, t in tables.items() for c in ("seller", "buyer", "firm") if c in t.column_names
+    ]
+    firms, codes = _dictionary_codes([tables[n][c] for n, c in firm_columns])
+    for (n, c), code in zip(firm_columns, codes, strict=True):
+        frames[n][c] = code
+    for n, c in (("receipts", "receipt"), ("receipts", "pledgee"), ("leases", "lease")):
+        frames[n][c] = _dictionary_codes([tables[n][c]])[1][0]
+    trade = ("invoices", "waybills", "payments")
+    keys, n_keys = _key_codes(
+        [(_np(tables[n]["key_hi"], np.uint64), _np(tables[n]["key_lo"], np.uint64)) for n in trade]
     )
-    bills = read(lake_uri, sc, "logistics", [*trade, "shipped_on"], as_of, since, attestation=_FOR_FEATURES)
-    pays = read(lake_uri, sc, "payment", [*trade, "paid_on"], as_of, since, attestation=_FOR_FEATURES)
-    rec = read(
-        lake_uri,
-        sc,
-        "warehouse_receipt",
-        ["firm_id", "receipt_no", "status", "pledgee", "quantity", "unit_value_fen", "event_time"],
-        as_of,
-        None,
-        attestation=_FOR_FEATURES,
-    )
-    lease_cols = ["firm_id", "lease_no", "status", "end_on", "event_time"]
-    ls = read(lake_uri, sc, "lease", lease_cols, as_of, None, attestation=_FOR_FEATURES)
-    contrib = ["firm_id", "period", "headcount", "wage_base_fen", "due_fen", "paid_fen"]
-    si = read(lake_uri, "social_insurance", "contribution", contrib, as_of, since, attestation=_FOR_FEATURES)
-    hf = read(lake_uri, "housing_fund", "contribution", contrib, as_of, since, attestation=_FOR_FEATURES)
-
-    parties = {name: _seller_buyer(t) for name, t in (("inv", inv), ("bills", bills), ("pays", pays))}
-    firm_cols = [c for pair in parties.values() for c in pair] + [t["firm_id"] for t in (rec, ls, si, hf)]
-    firms = _Codes(firm_cols)
-    keys_of = {
-        name: pc.binary_join_element_wise(parties[name][0], t["invoice_no"], "|")
-        for name, t in (("inv", inv), ("bills", bills), ("pays", pays))
-    }
-    keys = _Codes(list(keys_of.values()))
-
-    invoices = {
-        "seller": firms(parties["inv"][0]),
-        "buyer": firms(parties["inv"][1]),
-        "key": keys(keys_of["inv"]),
-        "amount_fen": _np(inv["amount_fen"]),
-        "day": _days(inv["issued_on"]),
-        "month": _months(inv["issued_on"]),
-        "leaf": _leaf(inv["leaf_hash"]),
-    }
-    if len(invoices["key"]):  # one row per invoice (seller and number)
-        _, first = np.unique(invoices["key"], return_index=True)
-        invoices = {k: v[np.sort(first)] for k, v in invoices.items()}
-
-    def matched(name: str, t: pa.Table, day: str) -> dict[str, np.ndarray]:
-        return {
-            "seller": firms(parties[name][0]),
-            "key": keys(keys_of[name]),
-            "day": _days(t[day]),
-            "leaf": _leaf(t["leaf_hash"]),
-        }
-
-    statuses = _Codes([pa.array(["issued", "pledged", "released"])])
-    pledgees = _Codes([rec["pledgee"]])
-    receipts = {
-        "firm": firms(rec["firm_id"]),
-        "receipt": _Codes([rec["receipt_no"]])(rec["receipt_no"]),
-        "status": statuses(rec["status"]),
-        "pledgee": pledgees(rec["pledgee"]),
-        "value_fen": _np(pc.multiply(rec["quantity"], rec["unit_value_fen"]), float),
-        "month": _months(rec["event_time"]),
-        "order": _order(rec),
-        "leaf": _leaf(rec["leaf_hash"]),
-    }
-    leases = {
-        "firm": firms(ls["firm_id"]),
-        "lease": _Codes([ls["lease_no"]])(ls["lease_no"]),
-        "terminated": _np(pc.equal(ls["status"], "terminated")).astype(np.int64),
-        "end_day": _days(ls["end_on"]),
-        "month": _months(ls["event_time"]),
-        "order": _order(ls),
-        "leaf": _leaf(ls["leaf_hash"]),
-    }
-
-    def payroll(c: pa.Table) -> dict[str, np.ndarray]:
-        years = _np(pc.cast(pc.utf8_slice_codeunits(c["period"], 0, 4), pa.int64()))
-        months = _np(pc.cast(pc.utf8_slice_codeunits(c["period"], 5, 7), pa.int64()))
-        return {
-            "firm": firms(c["firm_id"]),
-            "month": years * 12 + months - 1,
-            **{col: _np(c[col]) for col in ("headcount", "wage_base_fen", "due_fen", "paid_fen")},
-            "order": _order(c),
-            "leaf": _leaf(c["leaf_hash"]),
-        }
-
-    names = np.asarray(firms.values.to_numpy(zero_copy_only=False), dtype=object)
+    for n, key in zip(trade, keys, strict=True):
+        frames[n]["key"] = key
+    start, leaves = 0, []
+    for n, t in tables.items():
+        for c in t.column_names:
+            if c not in frames[n] and c not in ("key_hi", "key_lo", "sealed_us", "leaf"):
+                frames[n][c] = _np(t[c])
+        frames[n]["row"] = np.arange(start, start + t.num_rows, dtype=np.int64)
+        leaves.append(leaves_of(t["leaf"]))
+        start += t.num_rows
+    invoices = frames["invoices"]
+    if (
+        len(invoices["key"]) and np.bincount(invoices["key"]).max() > 1
+    ):  # one row per invoice: the first on chain
+        idx = np.lexsort((invoices["order"], invoices["key"]))
+        first = np.ones(len(idx), dtype=bool)
+        first[1:] = invoices["key"][idx][1:] != invoices["key"][idx][:-1]
+        frames["invoices"] = {k: v[np.sort(idx[first])] for k, v in invoices.items()}
+    names = np.asarray(firms.to_numpy(zero_copy_only=False), dtype=object)
     return Inputs(
         firms=names,
         hashes=shard_hash(pd.Series(names, dtype="str")),
-        n_keys=len(keys),
-        invoices=invoices,
-        waybills=matched("bills", bills, "shipped_on"),
-        payments=matched("pays", pays, "paid_on"),
-        receipts=receipts,
-        leases=leases,
-        si=payroll(si),
-        hf=payroll(hf),
+        n_keys=n_keys,
+        invoices=frames["invoices"],
+        waybills=frames["waybills"],
+        payments=frames["payments"],
+        receipts=frames["receipts"],
+        leases=frames["leases"],
+        si=frames["si"],
+        hf=frames["hf"],
+        leaves=np.concatenate(leaves) if leaves else np.zeros((0, 32), dtype=np.uint8),
     )
 
 
@@ -446,6 +384,7 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_SCHEMA",
     "FeatureError",
+    "InputStore",
     "available_snapshots",
     "build_shard",
     "build_snapshot",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FEATURE_SET_VERSION = "1"
+FEATURE_SET_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -317,9 +317,9 @@ def dictionary_markdown() -> str:
         "attested records in the window; `thin_file` flags such rows.",
         "",
         "Every row also carries `input_records` (how many attested records it was built from) and "
-        "`input_hash`: the SHA-256 of those records' leaf hashes (lowercase hex), sorted and joined "
-        "with newlines, so that a score can be traced to the exact records "
-        "(`pipelines.features.feature_inputs`).",
+        "`input_hash`: the SHA-256 of those records' leaf hashes (32 bytes each), sorted and "
+        "concatenated, so that a score can be traced to the exact records "
+        "(`pipelines.features.feature_inputs` lists them in that order, in hex).",
         "",
     ]
     group = None

@@ -1,10 +1,10 @@
 """Feature arithmetic: per-firm aggregates of the attested records available at an as-of date.
 
 Everything is vectorised over firms and records. Firm ids, invoice keys, receipt and lease
-numbers arrive as integer codes (``load_inputs`` encodes them with Arrow), leaf hashes as
-fixed-width bytes; aggregates are ``np.bincount`` and ufunc reductions over firm positions;
-the only Python loops run over the 12 months of a window, and one ``hashlib`` call per firm
-digests its input records. The inputs are already cut to what was sealed by the as-of date;
+numbers arrive as integer codes (``load_inputs`` encodes them), each record as its row in
+one array of leaf hashes; aggregates are ``np.bincount`` and ufunc reductions over firm
+positions; the only Python loops run over the 12 months of a window, and one ``hashlib`` call
+per firm digests its input records. The inputs are already cut to what was sealed by the as-of date;
 this module looks at the chain order only to pick the latest status or correction.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 
 import numpy as np
@@ -24,12 +24,11 @@ WINDOW = 12  # months
 EPOCH = date(1970, 1, 1)
 ROUND_FEN = 1_000_000  # 10,000 CNY
 JUMP = 0.25
-LEAF = 64  # hex characters of a SHA-256 leaf hash
+LEAF = 32  # bytes of a SHA-256 leaf hash
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
 Frame = dict[str, np.ndarray]
-_NIBBLE = np.zeros(256, dtype=np.uint8)  # ASCII hex digit -> its value
-_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+_HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype="S2")
 
 
 def day_number(d: date) -> int:
@@ -47,6 +46,8 @@ def shard_hash(values: pd.Series) -> np.ndarray:
 
 
 def take(frame: Frame, mask: np.ndarray) -> Frame:
+    if mask.dtype == bool and mask.all():
+        return frame
     return {k: v[mask] for k, v in frame.items()}
 
 
@@ -61,15 +62,15 @@ class Inputs:
     ``firms`` holds every firm id named by a row, sorted; firm columns (``seller``, ``buyer``,
     ``firm``) are positions in it, ``hashes`` its ``shard_hash``. ``day`` columns are days
     since 1970-01-01, ``month`` columns year * 12 + month - 1, ``order`` the position on chain,
-    ``leaf`` the leaf hash as 64 hex bytes. Frames and columns:
+    ``row`` the record's row in ``leaves`` (its leaf hash, 32 bytes). Frames and columns:
 
-    - invoices: seller, buyer, key, amount_fen, day, month, leaf
-    - waybills, payments: seller, key, day, leaf (``key`` codes seller and invoice number,
+    - invoices: seller, buyer, key, amount_fen, day, month, order, row
+    - waybills, payments: seller, key, day, row (``key`` codes seller and invoice number,
       shared with invoices; ``n_keys`` codes in all)
     - receipts: firm, receipt, status (0 issued, 1 pledged, 2 released), pledgee (-1: none),
-      value_fen, month, order, leaf
-    - leases: firm, lease, terminated (0/1), end_day, month, order, leaf
-    - si, hf: firm, month, headcount, wage_base_fen, due_fen, paid_fen, order, leaf
+      value_fen, month, order, row
+    - leases: firm, lease, terminated (0/1), end_day, month, order, row
+    - si, hf: firm, month, headcount, wage_base_fen, due_fen, paid_fen, order, row
     """
 
     firms: np.ndarray
@@ -82,6 +83,25 @@ class Inputs:
     leases: Frame
     si: Frame
     hf: Frame
+    leaves: np.ndarray = field(default_factory=lambda: np.zeros((0, LEAF), dtype=np.uint8))
+    """(records, 32) bytes: the leaf hash of each row."""
+    cache: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    """Computed once and shared by every shard of these inputs (``ranks``)."""
+
+    def ranks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rank of each row's leaf hash in byte order, and the row of each rank."""
+        if "rank" not in self.cache:
+            n = len(self.leaves)
+            first = np.ascontiguousarray(self.leaves[:, :8]).view(">u8").ravel().astype(np.uint64)
+            by_rank = np.argsort(first, kind="stable")  # rows come in runs sorted by leaf
+            ordered = first[by_rank]
+            if n > 1 and (ordered[1:] == ordered[:-1]).any():  # leaves sharing 8 bytes: all 32
+                words = np.ascontiguousarray(self.leaves).view(">u8").astype(np.uint64)
+                by_rank = np.lexsort(words.T[::-1])
+            rank = np.empty(n, dtype=np.int64)
+            rank[by_rank] = np.arange(n)
+            self.cache["rank"], self.cache["by_rank"] = rank, by_rank.astype(np.int64)
+        return self.cache["rank"], self.cache["by_rank"]
 
     def shard(self, k: int, n: int) -> Inputs:
         """The rows that shard ``k`` of ``n`` needs: a trade row goes to the shards of both
@@ -92,7 +112,7 @@ class Inputs:
         out: dict[str, Frame] = {}
         for f in fields(self):
             frame = getattr(self, f.name)
-            if not isinstance(frame, dict):
+            if not isinstance(frame, dict) or f.name == "cache":
                 continue
             if f.name == "invoices":
                 out[f.name] = take(frame, mine[frame["seller"]] | mine[frame["buyer"]])
@@ -140,7 +160,7 @@ class _Builder:
         self.month = month_number(as_of)
         self.out: dict[str, np.ndarray] = {}
         self.trace_pos: list[np.ndarray] = []
-        self.trace_leaf: list[np.ndarray] = []
+        self.trace_row: list[np.ndarray] = []
         self.active = np.zeros((self.n, WINDOW), dtype=bool)  # months with any activity
         self.sales_growth_3m = np.zeros(self.n)
         self.si_known = np.full((self.n, WINDOW), np.nan)
@@ -151,9 +171,9 @@ class _Builder:
     def count(self, pos: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(pos, weights=weights, minlength=self.n).astype(float)
 
-    def keep_trace(self, pos: np.ndarray, leaf: np.ndarray) -> None:
+    def keep_trace(self, pos: np.ndarray, row: np.ndarray) -> None:
         self.trace_pos.append(pos)
-        self.trace_leaf.append(leaf)
+        self.trace_row.append(row)
 
     def monthly(self, pos: np.ndarray, k: np.ndarray, weights: np.ndarray) -> np.ndarray:
         flat = np.bincount(pos * WINDOW + k, weights=weights, minlength=self.n * WINDOW)
@@ -172,7 +192,7 @@ class _Builder:
             pos = self.pos(inv[role])
             mine = pos >= 0
             p, kk, amt = pos[mine], k[mine], amount[mine]
-            self.keep_trace(p, inv["leaf"][mine])
+            self.keep_trace(p, inv["row"][mine])
             by_month = self.monthly(p, kk, amt / 100)
             self.active |= by_month > 0
             for n in (3, 6, 12):
@@ -237,7 +257,7 @@ class _Builder:
         for frame in (bills, pays):
             hit = take(frame, used[frame["key"]])
             hp = self.pos(hit["seller"])
-            self.keep_trace(hp[hp >= 0], hit["leaf"][hp >= 0])
+            self.keep_trace(hp[hp >= 0], hit["row"][hp >= 0])
 
     # -- receipts and leases ---------------------------------------------------------------
 
@@ -246,7 +266,7 @@ class _Builder:
         rec = self.inputs.receipts
         p_all = self.pos(rec["firm"])
         rec, p_all = take(rec, p_all >= 0), p_all[p_all >= 0]
-        self.keep_trace(p_all, rec["leaf"])
+        self.keep_trace(p_all, rec["row"])
         idx = np.lexsort((rec["order"], rec["receipt"]))
         r = take(rec, idx)
         pr = p_all[idx]
@@ -275,7 +295,7 @@ class _Builder:
         lease = self.inputs.leases
         lpos = self.pos(lease["firm"])
         lease, lpos = take(lease, lpos >= 0), lpos[lpos >= 0]
-        self.keep_trace(lpos, lease["leaf"])
+        self.keep_trace(lpos, lease["row"])
         k = self.month - lease["month"]
         ended = (lease["terminated"] == 1) & (k < 3) & (k >= 0)
         out["lease_terminated_3m"] = (self.count(lpos, ended * 1.0) > 0) * 1.0
@@ -301,7 +321,7 @@ class _Builder:
             if rows(frame):  # a correction (a later record of the same firm and period) wins
                 keep = _last_per(pos.astype(np.int64) * 100_000 + frame["month"], frame["order"])
                 frame, pos = take(frame, keep), pos[keep]
-            self.keep_trace(pos, frame["leaf"])
+            self.keep_trace(pos, frame["row"])
             k = (self.month - frame["month"]).astype(np.int64)
             filed = np.zeros((self.n, WINDOW), dtype=bool)
             filed[pos, k] = True
@@ -346,49 +366,44 @@ class _Builder:
         out["thin_file"] = (months < 6) * 1.0
 
     def trace(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every (firm position, leaf hash) a row was built from, unique, sorted by both."""
+        """Every (firm position, row) a feature row was built from, unique, sorted by firm
+        position and then by the row's leaf hash."""
         if not self.trace_pos:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=f"S{LEAF}")
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         pos = np.concatenate(self.trace_pos).astype(np.int64, copy=False)
-        leaf = np.concatenate(self.trace_leaf)
+        row = np.concatenate(self.trace_row).astype(np.int64, copy=False)
         if not len(pos):
-            return pos, leaf
-        # One sort key: the firm position in the high bits, then as many leading bits of
-        # the leaf as fit (hex text orders like the number). Keys that tie on different
-        # leaves (a prefix collision, never seen) fall back to sorting the full text.
-        text = np.ascontiguousarray(leaf).view(np.uint8).reshape(-1, LEAF)[:, :16]
-        nibbles = _NIBBLE[text]
-        prefix = (
-            np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
-            .view(">u8")
-            .ravel()
-            .astype(np.uint64)
-        )
-        shift = np.uint64(max(1, int(pos.max()).bit_length()))
-        key = (pos.astype(np.uint64) << (np.uint64(64) - shift)) | (prefix >> shift)
-        idx = np.argsort(key)
-        pos, key, leaf = pos[idx], key[idx], leaf[idx]
-        same_key = np.flatnonzero(key[1:] == key[:-1])
-        if (leaf[same_key + 1] != leaf[same_key]).any():
-            idx = np.lexsort((leaf, pos))
-            pos, leaf = pos[idx], leaf[idx]
-        keep = np.ones(len(pos), dtype=bool)
-        keep[1:] = (pos[1:] != pos[:-1]) | (leaf[1:] != leaf[:-1])
-        return pos[keep], leaf[keep]
+            return pos, row
+        rank, by_rank = self.inputs.ranks()
+        bits = max(1, len(by_rank).bit_length())
+        key = (pos << bits) | rank[row]
+        key.sort()
+        keep = np.ones(len(key), dtype=bool)
+        keep[1:] = key[1:] != key[:-1]
+        key = key[keep]
+        return key >> bits, by_rank[key & ((1 << bits) - 1)]
 
-    def digests(self, pos: np.ndarray, leaf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per firm: how many input records, and the SHA-256 of their leaf hashes sorted and
-        joined with newlines (one hashlib call per firm over one contiguous buffer)."""
+    def digests(self, pos: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per firm: how many input records, and the SHA-256 of their leaf hashes (32 bytes
+        each) in byte order, concatenated (one hashlib call per firm over one buffer)."""
         records = np.bincount(pos, minlength=self.n).astype(np.int64)
-        lines = np.char.add(leaf, b"\n") if len(leaf) else np.zeros(0, dtype=f"S{LEAF + 1}")
-        buffer = memoryview(np.ascontiguousarray(lines.astype(f"S{LEAF + 1}")).tobytes())
-        ends = np.cumsum(records) * (LEAF + 1)
-        starts = ends - records * (LEAF + 1)
+        words = np.ascontiguousarray(self.inputs.leaves).view(np.uint64)  # 4 per leaf, bytes as they are
+        buffer = memoryview(np.take(words, row, axis=0).reshape(-1).view(np.uint8))
+        ends = np.cumsum(records) * LEAF
+        starts = ends - records * LEAF
         digests = [
-            hashlib.sha256(buffer[s : e - 1]).hexdigest() if e > s else EMPTY_DIGEST
+            hashlib.sha256(buffer[s:e]).hexdigest() if e > s else EMPTY_DIGEST
             for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
         ]
         return records, np.array(digests, dtype=object)
+
+
+def leaf_hex(leaves: np.ndarray) -> np.ndarray:
+    """(n, 32) leaf bytes as lowercase hex strings."""
+    if not len(leaves):
+        return np.zeros(0, dtype=object)
+    text = np.ascontiguousarray(_HEX[leaves]).view(f"S{2 * LEAF}").ravel()
+    return text.astype(str).astype(object)
 
 
 def compute(
@@ -420,8 +435,8 @@ def compute_codes(
     b.assets()
     b.payroll()
     b.cross()
-    pos, leaf = b.trace()
-    records, digests = b.digests(pos, leaf)
+    pos, row = b.trace()
+    records, digests = b.digests(pos, row)
     columns: dict[str, object] = {
         "firm_id": pd.Series(ids, dtype="str"),
         "as_of": pd.Series([as_of] * b.n, dtype=object),
@@ -434,5 +449,7 @@ def compute_codes(
     table = pd.DataFrame(columns)
     if not with_inputs:
         return table, None
-    used = pd.DataFrame({"firm_id": np.asarray(ids, dtype=object)[pos], "leaf_hash": leaf.astype(str)})
+    used = pd.DataFrame(
+        {"firm_id": np.asarray(ids, dtype=object)[pos], "leaf_hash": leaf_hex(inputs.leaves[row])}
+    )
     return table, used

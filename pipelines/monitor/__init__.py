@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from models.registry import Registry, RegistryError
 from pipelines.config import Settings
-from pipelines.features import FEATURE_NAMES, Reader, VerifiedCache, load_inputs, read_verified
+from pipelines.features import FEATURE_NAMES, InputStore, Reader, VerifiedCache, load_inputs, read_verified
 from pipelines.features.compute import compute, month_number
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.outbox import Outbox, digests
@@ -148,6 +148,9 @@ class Books:
     read: Reader = read_verified
     """How the verified tables are read: ``read_verified``, or a ``VerifiedCache`` over the
     days of the run so that each table is read from the lake once."""
+    inputs: InputStore | None = None
+    """The feature input store the day's features are computed from; over many days, one
+    that keeps the months it has read."""
 
     @classmethod
     def read_for(cls, settings: Settings, days: Sequence[date] = ()) -> Books:
@@ -159,6 +162,7 @@ class Books:
             read_bank(bank, "risk_managers"),
             read_scores(settings.lake_uri),
             VerifiedCache(settings.lake_uri, min(days), max(days)) if len(days) > 1 else read_verified,
+            InputStore(settings.lake_uri, keep=len(days) > 1),
         )
 
 
@@ -585,7 +589,7 @@ def monitor_day(
     feats = pd.DataFrame(columns=["firm_id", *FEATURE_NAMES, "input_hash"])
     found: list[dict[str, Any]] = []
     if len(loans):
-        inputs = load_inputs(settings.lake_uri, day, books.read)
+        inputs = load_inputs(settings.lake_uri, day, books.inputs)
         feats, _ = compute(inputs, day, pd.Index(sorted(set(loans["firm_id"]))))
         behaviour = _behaviour(settings, books, loans, feats, day)
         table = pa.Table.from_pandas(behaviour, schema=BEHAVIOUR_SCHEMA, preserve_index=False)

@@ -14,6 +14,8 @@ def sim_lake(credit_world: Path, tmp_path: Path) -> Path:
 
     lake = tmp_path / "lake"
     shutil.copytree(
-        credit_world / "lake", lake, ignore=shutil.ignore_patterns("features", "scores", "models")
+        credit_world / "lake",
+        lake,
+        ignore=shutil.ignore_patterns("features", "feature_inputs", "scores", "models"),
     )
     return lake

@@ -1,0 +1,494 @@
+"""The feature input store: each sealed month of each verified table, compacted for features.
+
+A snapshot reads 12 months of trade and contributions and the whole history of warehouse
+receipts and leases. Straight from the verified tables that is thousands of small files and
+millions of strings to code, again for every snapshot. The store keeps, per kind and sealed
+month, one Parquet file
+
+    <lake>/feature_inputs/<source>/<kind>/sealed_month=YYYY-MM/part-0.parquet
+
+with only what the features use, in the form they use it:
+
+- firm ids (seller and buyer of trade rows, the filer otherwise), receipt, lease and pledgee
+  ids as dictionary columns;
+- the invoice key (seller and invoice number) as a 128-bit hash in two ``uint64`` columns;
+- dates as day numbers (since 1970-01-01) and month numbers (year * 12 + month - 1), the
+  chain position ``order`` (height * 10^9 + index), the sealing instant in microseconds;
+- the leaf hash as 32 raw bytes; rows sorted by it.
+
+A month's file records the fingerprint (name, size and modification time) of the verified
+files it was compacted from. When they change, as when a late bundle lands in that month, the
+file is compacted again on the next read. The store is a cache of the verified tables:
+deleting it loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.lake import filesystem, write_atomic
+
+STORE_VERSION = "1"
+"""Bumped whenever the compact form changes; files of another version are compacted again."""
+KEY_HASH_KEYS = ("smecredit:key:hi", "smecredit:key:lo")
+"""SipHash keys (16 bytes each) of the two halves of an invoice key's hash."""
+LEAF_BYTES = 32
+TRADE = ("invoice", "logistics", "payment")
+
+_STATUSES = pa.array(["issued", "pledged", "released"])
+_NIBBLE = np.zeros(256, dtype=np.uint8)  # ASCII hex digit -> its value
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+_DICT = pa.dictionary(pa.int32(), pa.string())
+_COMMON = [
+    pa.field("order", pa.int64(), nullable=False),
+    pa.field("sealed_us", pa.int64(), nullable=False),
+    pa.field("leaf", pa.binary(LEAF_BYTES), nullable=False),
+]
+_KEY = [pa.field("key_hi", pa.uint64(), nullable=False), pa.field("key_lo", pa.uint64(), nullable=False)]
+_I32, _I64, _F64 = pa.int32(), pa.int64(), pa.float64()
+SCHEMAS: dict[str, pa.Schema] = {
+    "invoice": pa.schema(
+        [
+            ("seller", _DICT),
+            ("buyer", _DICT),
+            *_KEY,
+            ("amount_fen", _I64),
+            ("day", _I32),
+            ("month", _I32),
+            *_COMMON,
+        ]
+    ),
+    "logistics": pa.schema([("seller", _DICT), *_KEY, ("day", _I32), *_COMMON]),
+    "payment": pa.schema([("seller", _DICT), *_KEY, ("day", _I32), *_COMMON]),
+    "warehouse_receipt": pa.schema(
+        [
+            ("firm", _DICT),
+            ("receipt", _DICT),
+            ("status", pa.int8()),
+            ("pledgee", _DICT),
+            ("value_fen", _F64),
+            ("month", _I32),
+            *_COMMON,
+        ]
+    ),
+    "lease": pa.schema(
+        [
+            ("firm", _DICT),
+            ("lease", _DICT),
+            ("terminated", pa.int8()),
+            ("end_day", _I32),
+            ("month", _I32),
+            *_COMMON,
+        ]
+    ),
+    "contribution": pa.schema(
+        [
+            ("firm", _DICT),
+            ("month", _I32),
+            ("headcount", _I64),
+            ("wage_base_fen", _I64),
+            ("due_fen", _I64),
+            ("paid_fen", _I64),
+            *_COMMON,
+        ]
+    ),
+}
+"""The compact table of each kind (both contribution sources share one)."""
+DICTIONARY_COLUMNS = {kind: [f.name for f in schema if f.type == _DICT] for kind, schema in SCHEMAS.items()}
+
+
+class FeatureError(Exception):
+    """A snapshot or its inputs cannot be built or read; the message says which and why."""
+
+
+def month_number(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def month_text(n: int) -> str:
+    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+
+
+def cutoff_micros(as_of: date) -> int:
+    """The first instant after ``as_of`` (UTC) in microseconds since the epoch."""
+    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+    return int(end.timestamp()) * 1_000_000
+
+
+def seller_buyer(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """The selling and the buying firm of each trade row (the filer is the seller of a row
+    with direction ``sale``)."""
+    sale = pc.equal(t["direction"], "sale")
+    return pc.if_else(sale, t["firm_id"], t["counterparty_id"]), pc.if_else(
+        sale, t["counterparty_id"], t["firm_id"]
+    )
+
+
+def key_hash(
+    sellers: pa.ChunkedArray | pa.Array, numbers: pa.ChunkedArray | pa.Array
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 128-bit hash of each invoice key ``seller + "\\x1f" + invoice_no``, as two uint64
+    halves (SipHash-2-4 under ``KEY_HASH_KEYS``, as ``pandas.util.hash_array`` computes it)."""
+    text = pc.binary_join_element_wise(sellers, numbers, "\x1f")
+    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    hi, lo = (
+        np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=k, categorize=True), dtype=np.uint64)
+        for k in KEY_HASH_KEYS
+    )
+    return hi, lo
+
+
+def leaf_bytes(hexes: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Lowercase hex leaf hashes as an (n, 32) array of bytes, without a Python object per row."""
+    fixed = pc.cast(pc.cast(hexes, pa.binary()), pa.binary(2 * LEAF_BYTES))
+    array = fixed.combine_chunks() if isinstance(fixed, pa.ChunkedArray) else fixed
+    if len(array) == 0:
+        return np.zeros((0, LEAF_BYTES), dtype=np.uint8)
+    text = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    text = text[array.offset * 2 * LEAF_BYTES : (array.offset + len(array)) * 2 * LEAF_BYTES].reshape(
+        -1, 2 * LEAF_BYTES
+    )
+    nibbles = _NIBBLE[text]
+    return np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+
+
+def leaf_words(leaves: np.ndarray) -> np.ndarray:
+    """(n, 32) leaf bytes as (n, 4) big-endian words: their order is the leaves' byte order."""
+    return np.ascontiguousarray(leaves).view(">u8").astype(np.uint64)
+
+
+def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.ndarray:
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return _np(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()))
+
+
+def _months(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    months: np.ndarray = _np(pc.year(values)) * 12 + _np(pc.month(values)) - 1
+    return months.astype(np.int32)
+
+
+def _days(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return _np(pc.cast(values, pa.int32()), np.int32)
+
+
+def _dictionary(values: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    encoded = pc.dictionary_encode(array)
+    return encoded.cast(_DICT) if encoded.type != _DICT else encoded
+
+
+def _common(t: pa.Table) -> dict[str, object]:
+    order = _np(t["height"]) * 1_000_000_000 + _np(t["index"])
+    leaves = leaf_bytes(t["leaf_hash"])
+    return {
+        "order": order,
+        "sealed_us": _micros(t["sealed_at"]),
+        "leaf": pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(LEAF_BYTES), len(leaves), [None, pa.py_buffer(leaves.tobytes())]
+        ),
+    }
+
+
+def _invoice(t: pa.Table) -> dict[str, object]:
+    seller, buyer = seller_buyer(t)
+    hi, lo = key_hash(seller, t["invoice_no"])
+    return {
+        "seller": _dictionary(seller),
+        "buyer": _dictionary(buyer),
+        "key_hi": hi,
+        "key_lo": lo,
+        "amount_fen": _np(t["amount_fen"]),
+        "day": _days(t["issued_on"]),
+        "month": _months(t["issued_on"]),
+    }
+
+
+def _matched(day: str) -> Callable[[pa.Table], dict[str, object]]:
+    def build(t: pa.Table) -> dict[str, object]:
+        seller, _ = seller_buyer(t)
+        hi, lo = key_hash(seller, t["invoice_no"])
+        return {"seller": _dictionary(seller), "key_hi": hi, "key_lo": lo, "day": _days(t[day])}
+
+    return build
+
+
+def _receipt(t: pa.Table) -> dict[str, object]:
+    return {
+        "firm": _dictionary(t["firm_id"]),
+        "receipt": _dictionary(t["receipt_no"]),
+        "status": _np(pc.index_in(t["status"], value_set=_STATUSES), np.int8),
+        "pledgee": _dictionary(t["pledgee"]),
+        "value_fen": _np(pc.multiply(t["quantity"], t["unit_value_fen"]), float),
+        "month": _months(t["event_time"]),
+    }
+
+
+def _lease(t: pa.Table) -> dict[str, object]:
+    return {
+        "firm": _dictionary(t["firm_id"]),
+        "lease": _dictionary(t["lease_no"]),
+        "terminated": _np(pc.equal(t["status"], "terminated"), np.int8),
+        "end_day": _days(t["end_on"]),
+        "month": _months(t["event_time"]),
+    }
+
+
+def _contribution(t: pa.Table) -> dict[str, object]:
+    years = _np(pc.cast(pc.utf8_slice_codeunits(t["period"], 0, 4), pa.int64()))
+    months = _np(pc.cast(pc.utf8_slice_codeunits(t["period"], 5, 7), pa.int64()))
+    return {
+        "firm": _dictionary(t["firm_id"]),
+        "month": (years * 12 + months - 1).astype(np.int32),
+        **{c: _np(t[c]) for c in ("headcount", "wage_base_fen", "due_fen", "paid_fen")},
+    }
+
+
+_TRADE_COLUMNS = ["firm_id", "counterparty_id", "direction", "invoice_no"]
+_BUILDERS: dict[str, tuple[list[str], Callable[[pa.Table], dict[str, object]]]] = {
+    "invoice": ([*_TRADE_COLUMNS, "amount_fen", "issued_on"], _invoice),
+    "logistics": ([*_TRADE_COLUMNS, "shipped_on"], _matched("shipped_on")),
+    "payment": ([*_TRADE_COLUMNS, "paid_on"], _matched("paid_on")),
+    "warehouse_receipt": (
+        ["firm_id", "receipt_no", "status", "pledgee", "quantity", "unit_value_fen", "event_time"],
+        _receipt,
+    ),
+    "lease": (["firm_id", "lease_no", "status", "end_on", "event_time"], _lease),
+    "contribution": (
+        ["firm_id", "period", "headcount", "wage_base_fen", "due_fen", "paid_fen"],
+        _contribution,
+    ),
+}
+_ATTESTATION = ["sealed_at", "height", "index", "leaf_hash"]
+
+
+def compact(kind: str, verified: pa.Table) -> pa.Table:
+    """The compact form of verified rows of ``kind``, sorted by leaf hash."""
+    columns, build = _BUILDERS[kind]
+    t = verified.select([*columns, *_ATTESTATION])
+    data = {**build(t), **_common(t)}
+    schema = SCHEMAS[kind]
+    table = pa.table({f.name: data[f.name] for f in schema}, schema=schema)
+    if table.num_rows > 1:
+        words = leaf_words(_leaf_array(table["leaf"]))
+        table = table.take(pa.array(np.lexsort(words.T[::-1])))
+    return table
+
+
+def _leaf_array(col: pa.ChunkedArray) -> np.ndarray:
+    """A fixed-size binary column of leaves as an (n, 32) byte array."""
+    parts = []
+    for chunk in col.chunks:
+        raw = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
+        parts.append(raw[chunk.offset * LEAF_BYTES : (chunk.offset + len(chunk)) * LEAF_BYTES])
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+    return flat.reshape(-1, LEAF_BYTES)
+
+
+def leaves_of(col: pa.ChunkedArray) -> np.ndarray:
+    """The ``leaf`` column of compact tables as an (n, 32) byte array."""
+    return _leaf_array(col)
+
+
+class InputStore:
+    """Compact monthly inputs of one lake, compacted on first use and on any change of the
+    verified month behind them. With ``keep`` (a run over many days), months are kept in
+    memory once read and the lake is listed once: the lake must not change during the run."""
+
+    def __init__(self, lake_uri: str, keep: bool = False) -> None:
+        self.lake_uri = lake_uri.rstrip("/")
+        self.fs, self.root = filesystem(self.lake_uri)
+        self.keep = keep
+        self.compacted: list[tuple[str, str, int]] = []
+        """(source, kind, month) of each month this store compacted, in order."""
+        self._months: dict[tuple[str, str], list[int]] = {}
+        self._tables: dict[tuple[str, str, int], pa.Table] = {}
+
+    def _verified(self, source: str, kind: str) -> str:
+        return f"{self.root}/verified/{source}/{kind}"
+
+    def months(self, source: str, kind: str) -> list[int]:
+        """The sealed months of ``kind`` in the verified table, oldest first."""
+        if self.keep and (source, kind) in self._months:
+            return self._months[(source, kind)]
+        path = self._verified(source, kind)
+        found = []
+        if self.fs.exists(path):
+            for entry in self.fs.ls(path, detail=False):
+                name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+                if name.startswith("sealed_month=") and len(name) == len("sealed_month=YYYY-MM"):
+                    y, m = name.split("=", 1)[1].split("-")
+                    if y.isdigit() and m.isdigit():
+                        found.append(int(y) * 12 + int(m) - 1)
+        found.sort()
+        if self.keep:
+            self._months[(source, kind)] = found
+        return found
+
+    def uri(self, source: str, kind: str, month: int) -> str:
+        return (
+            f"{self.lake_uri}/feature_inputs/{source}/{kind}/sealed_month={month_text(month)}/part-0.parquet"
+        )
+
+    def _files(self, source: str, kind: str, month: int) -> list[dict[str, object]]:
+        path = f"{self._verified(source, kind)}/sealed_month={month_text(month)}"
+        entries = [e for e in self.fs.ls(path, detail=True) if str(e["name"]).endswith(".parquet")]
+        return sorted(entries, key=lambda e: str(e["name"]))
+
+    @staticmethod
+    def _fingerprint(files: Iterable[dict[str, object]]) -> str:
+        lines = []
+        for e in files:
+            modified = next(
+                (e[k] for k in ("mtime", "LastModified", "last_modified", "updated") if k in e), ""
+            )
+            lines.append(f"{str(e['name']).rsplit('/', 1)[-1]}\t{e.get('size')}\t{modified}")
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    def month(self, source: str, kind: str, month: int) -> pa.Table:
+        """The compact table of ``kind`` sealed in ``month`` (``month_number``), compacting it
+        from the verified files when the stored one is missing or stale.
+
+        Raises:
+            FeatureError: the verified files of that month cannot be read.
+        """
+        cached = self._tables.get((source, kind, month))
+        if cached is not None:
+            return cached
+        shape = "contribution" if kind == "contribution" else kind
+        files = self._files(source, kind, month)
+        fingerprint = self._fingerprint(files)
+        uri = self.uri(source, kind, month)
+        fs, path = filesystem(uri)
+        table = None
+        if fs.exists(path):
+            try:
+                stored = pq.read_table(io.BytesIO(fs.cat_file(path)))
+            except (OSError, pa.ArrowException):  # damaged: compacted again below
+                stored = None
+            if stored is not None and _current(stored.schema, shape, fingerprint):
+                table = stored.replace_schema_metadata(None)
+        if table is None:
+            table = self._compact(source, kind, month, shape, files, fingerprint, uri)
+        if self.keep:
+            self._tables[(source, kind, month)] = table
+        return table
+
+    def _compact(
+        self,
+        source: str,
+        kind: str,
+        month: int,
+        shape: str,
+        files: list[dict[str, object]],
+        fingerprint: str,
+        uri: str,
+    ) -> pa.Table:
+        from pipelines.schemas import record_schema
+
+        schema = record_schema(kind)
+        columns, _ = _BUILDERS[shape]
+        wanted = [*columns, *_ATTESTATION]
+        parts = []
+        for e in files:
+            try:
+                parts.append(
+                    pq.read_table(io.BytesIO(self.fs.cat_file(str(e["name"]))), columns=wanted, schema=schema)
+                )
+            except (OSError, pa.ArrowException) as exc:
+                raise FeatureError(f"cannot read verified file {e['name']}: {exc}") from exc
+        verified = pa.concat_tables(parts) if parts else schema.empty_table().select(wanted)
+        table = compact(shape, verified)
+        sink = pa.BufferOutputStream()
+        pq.write_table(
+            table.replace_schema_metadata(
+                {"smecredit.store_version": STORE_VERSION, "smecredit.source_fingerprint": fingerprint}
+            ),
+            sink,
+            dictionary_pagesize_limit=1 << 26,
+            compression="lz4",
+        )
+        write_atomic(uri, sink.getvalue().to_pybytes())
+        self.compacted.append((source, kind, month))
+        return table
+
+    def read(self, source: str, kind: str, as_of: date, since: int | None) -> pa.Table:
+        """The compact rows of ``kind`` sealed by the end of ``as_of`` (UTC), from sealed month
+        ``since`` on (None: from the first)."""
+        last = month_number(as_of)
+        months = [m for m in self.months(source, kind) if m <= last and (since is None or m >= since)]
+        shape = "contribution" if kind == "contribution" else kind
+        tables = [self.month(source, kind, m) for m in months]
+        tables = [t for t in tables if t.num_rows]
+        if not tables:
+            return SCHEMAS[shape].empty_table()
+        table = pa.concat_tables(tables)
+        cutoff = cutoff_micros(as_of)
+        late = pc.greater_equal(table["sealed_us"], cutoff)
+        if pc.any(late).as_py():
+            table = table.filter(pc.invert(late))
+        return table
+
+    def refresh(self, as_of_dates: Iterable[date], window: int) -> list[tuple[str, str, int]]:
+        """Compact every month the snapshots of ``as_of_dates`` read that is missing or stale
+        (trade and contributions over ``window`` months, receipts and leases from the first);
+        returns what was compacted. Months already current are only checked (their footer)."""
+        before = len(self.compacted)
+        wanted: set[tuple[str, str, int]] = set()
+        for as_of in as_of_dates:
+            for source, kind in KINDS:
+                since = None if kind in HISTORY else month_number(as_of) - (window - 1)
+                for m in self.months(source, kind):
+                    if m <= month_number(as_of) and (since is None or m >= since):
+                        wanted.add((source, kind, m))
+        for source, kind, m in sorted(wanted):
+            shape = "contribution" if kind == "contribution" else kind
+            files = self._files(source, kind, m)
+            fingerprint = self._fingerprint(files)
+            uri = self.uri(source, kind, m)
+            fs, path = filesystem(uri)
+            if fs.exists(path):
+                try:
+                    with fs.open(path, "rb") as f:
+                        if _current(pq.read_schema(f), shape, fingerprint):
+                            continue
+                except (OSError, pa.ArrowException):  # damaged: compacted again
+                    pass
+            self._compact(source, kind, m, shape, files, fingerprint, uri)
+        return self.compacted[before:]
+
+
+def _current(schema: pa.Schema, shape: str, fingerprint: str) -> bool:
+    """Whether a stored compact file of this schema is of this version, of the verified files
+    with this fingerprint, and of the current compact schema."""
+    meta = schema.metadata or {}
+    return (
+        meta.get(b"smecredit.store_version") == STORE_VERSION.encode()
+        and meta.get(b"smecredit.source_fingerprint") == fingerprint.encode()
+        and schema.remove_metadata().equals(SCHEMAS[shape])
+    )
+
+
+KINDS: tuple[tuple[str, str], ...] = (
+    ("supply_chain", "invoice"),
+    ("supply_chain", "logistics"),
+    ("supply_chain", "payment"),
+    ("supply_chain", "warehouse_receipt"),
+    ("supply_chain", "lease"),
+    ("social_insurance", "contribution"),
+    ("housing_fund", "contribution"),
+)
+"""The verified tables the features read, as (source, kind)."""
+HISTORY = ("warehouse_receipt", "lease")
+"""Kinds read over their whole history (a status lasts until it changes), not a window."""
