@@ -11,6 +11,7 @@ this module looks at the chain order only to pick the latest status or correctio
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
@@ -28,6 +29,7 @@ LEAF = 32  # bytes of a SHA-256 leaf hash
 EMPTY_DIGEST = hashlib.sha256(b"").hexdigest()
 
 Frame = dict[str, np.ndarray]
+_RANKS = threading.Lock()
 _HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype="S2")
 
 
@@ -90,18 +92,22 @@ class Inputs:
 
     def ranks(self) -> tuple[np.ndarray, np.ndarray]:
         """The rank of each row's leaf hash in byte order, and the row of each rank."""
-        if "rank" not in self.cache:
-            n = len(self.leaves)
-            first = np.ascontiguousarray(self.leaves[:, :8]).view(">u8").ravel().astype(np.uint64)
-            by_rank = np.argsort(first, kind="stable")  # rows come in runs sorted by leaf
-            ordered = first[by_rank]
-            if n > 1 and (ordered[1:] == ordered[:-1]).any():  # leaves sharing 8 bytes: all 32
-                words = np.ascontiguousarray(self.leaves).view(">u8").astype(np.uint64)
-                by_rank = np.lexsort(words.T[::-1])
-            rank = np.empty(n, dtype=np.int64)
-            rank[by_rank] = np.arange(n)
-            self.cache["rank"], self.cache["by_rank"] = rank, by_rank.astype(np.int64)
+        with _RANKS:
+            if "rank" not in self.cache:
+                self._rank()
         return self.cache["rank"], self.cache["by_rank"]
+
+    def _rank(self) -> None:
+        n = len(self.leaves)
+        first = np.ascontiguousarray(self.leaves[:, :8]).view(">u8").ravel().astype(np.uint64)
+        by_rank = np.argsort(first, kind="stable")  # rows come in runs sorted by leaf
+        ordered = first[by_rank]
+        if n > 1 and (ordered[1:] == ordered[:-1]).any():  # leaves sharing 8 bytes: all 32
+            words = np.ascontiguousarray(self.leaves).view(">u8").astype(np.uint64)
+            by_rank = np.lexsort(words.T[::-1])
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_rank] = np.arange(n)
+        self.cache["rank"], self.cache["by_rank"] = rank, by_rank.astype(np.int64)
 
     def shard(self, k: int, n: int) -> Inputs:
         """The rows that shard ``k`` of ``n`` needs: a trade row goes to the shards of both
@@ -388,7 +394,7 @@ class _Builder:
         each) in byte order, concatenated (one hashlib call per firm over one buffer)."""
         records = np.bincount(pos, minlength=self.n).astype(np.int64)
         words = np.ascontiguousarray(self.inputs.leaves).view(np.uint64)  # 4 per leaf, bytes as they are
-        buffer = memoryview(np.take(words, row, axis=0).reshape(-1).view(np.uint8))
+        buffer = np.take(words, row, axis=0).reshape(-1).view(np.uint8).data
         ends = np.cumsum(records) * LEAF
         starts = ends - records * LEAF
         digests = [

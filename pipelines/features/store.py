@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -440,10 +441,13 @@ class InputStore:
             table = table.filter(pc.invert(late))
         return table
 
-    def refresh(self, as_of_dates: Iterable[date], window: int) -> list[tuple[str, str, int]]:
+    def refresh(
+        self, as_of_dates: Iterable[date], window: int, threads: int = 2
+    ) -> list[tuple[str, str, int]]:
         """Compact every month the snapshots of ``as_of_dates`` read that is missing or stale
         (trade and contributions over ``window`` months, receipts and leases from the first);
-        returns what was compacted. Months already current are only checked (their footer)."""
+        returns what was compacted, sorted. Months already current are only checked (their
+        footer); the others are compacted ``threads`` at a time."""
         before = len(self.compacted)
         wanted: set[tuple[str, str, int]] = set()
         for as_of in as_of_dates:
@@ -452,7 +456,8 @@ class InputStore:
                 for m in self.months(source, kind):
                     if m <= month_number(as_of) and (since is None or m >= since):
                         wanted.add((source, kind, m))
-        for source, kind, m in sorted(wanted):
+
+        def bring_up_to_date(source: str, kind: str, m: int) -> None:
             shape = "contribution" if kind == "contribution" else kind
             files = self._files(source, kind, m)
             fingerprint = self._fingerprint(files)
@@ -462,11 +467,14 @@ class InputStore:
                 try:
                     with fs.open(path, "rb") as f:
                         if _current(pq.read_schema(f), shape, fingerprint):
-                            continue
+                            return
                 except (OSError, pa.ArrowException):  # damaged: compacted again
                     pass
             self._compact(source, kind, m, shape, files, fingerprint, uri)
-        return self.compacted[before:]
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda job: bring_up_to_date(*job), sorted(wanted)))
+        return sorted(self.compacted[before:])
 
 
 def _current(schema: pa.Schema, shape: str, fingerprint: str) -> bool:
