@@ -169,23 +169,24 @@ def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.
 
 def _dictionary_codes(columns: Sequence[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
     """The sorted union of the values of dictionary ``columns``, and each column as positions
-    in it (-1: null). One hash lookup per dictionary entry, one ``take`` per row."""
-    chunks = [list(col.chunks) for col in columns]
-    dicts = [c.dictionary for cs in chunks for c in cs]
-    merged = pa.concat_arrays(dicts) if dicts else pa.array([], pa.string())
-    unique = pc.unique(merged)
-    values = unique.take(pc.sort_indices(unique))
-    remap = _np(pc.index_in(merged, value_set=values)) if len(merged) else np.zeros(0, dtype=np.int64)
+    in it (-1: null). Arrow unifies the chunks' dictionaries (one hash lookup per dictionary
+    entry); the union is sorted and each row's index mapped with one ``take``."""
+    chunks = [c for col in columns for c in col.chunks]
+    if not chunks:
+        return pa.array([], pa.string()), [np.zeros(0, dtype=np.int64) for _ in columns]
+    unified = pa.chunked_array(chunks, type=chunks[0].type).unify_dictionaries()
+    dictionary = unified.chunks[0].dictionary
+    order = np.asarray(pc.sort_indices(dictionary), dtype=np.int64)
+    position = np.empty(len(dictionary) + 1, dtype=np.int64)  # the last: a null index (-1)
+    position[order] = np.arange(len(dictionary))
+    position[-1] = -1
+    codes = [position[_np(pc.fill_null(c.indices, -1))] for c in unified.chunks]
     out, at = [], 0
-    for cs in chunks:
-        parts = []
-        for c in cs:
-            n = len(c.dictionary)
-            lookup = np.append(remap[at : at + n], -1)  # a null index (-1) takes the last: -1
-            at += n
-            parts.append(lookup[_np(pc.fill_null(c.indices, -1))])
-        out.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
-    return values, out
+    for col in columns:
+        n = col.num_chunks
+        out.append(np.concatenate(codes[at : at + n]) if n else np.zeros(0, dtype=np.int64))
+        at += n
+    return dictionary.take(pa.array(order)), out
 
 
 def _key_codes(halves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[list[np.ndarray], int]:
@@ -206,8 +207,19 @@ def _key_codes(halves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[list[np
     return np.split(codes, bounds), int(codes.max()) + 1
 
 
+_DTYPE: dict[str, type] = {"key_hi": np.uint64, "key_lo": np.uint64, "value_fen": float}
+_CODED = ("seller", "buyer", "firm", "receipt", "pledgee", "lease", "sealed_us", "leaf")
 THREADS = max(1, min(4, os.cpu_count() or 1))
 """Threads a snapshot's loading and arithmetic use (Arrow and numpy release the GIL)."""
+
+
+def _read_kind(
+    store: InputStore, source: str, kind: str, as_of: date, since: int | None
+) -> tuple[pa.Table, dict[str, np.ndarray], np.ndarray]:
+    """One kind's compact rows, its plain columns as numpy (key halves as uint64), its leaves."""
+    table = store.read(source, kind, as_of, since)
+    frame = {c: _np(table[c], _DTYPE.get(c, np.int64)) for c in table.column_names if c not in _CODED}
+    return table, frame, leaves_of(table["leaf"])
 
 
 def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> Inputs:
@@ -231,38 +243,25 @@ def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> 
     }
     with ThreadPoolExecutor(THREADS) as pool:
         futures = {
-            n: pool.submit(store.read, source, kind, as_of, first)
+            n: pool.submit(_read_kind, store, source, kind, as_of, first)
             for n, (source, kind, first) in reads.items()
         }
-        tables = {n: f.result() for n, f in futures.items()}
-        frames: dict[str, dict[str, np.ndarray]] = {name: {} for name in tables}
+        read = {n: f.result() for n, f in futures.items()}
+        tables = {n: t for n, (t, _, _) in read.items()}
+        frames = {n: frame for n, (_, frame, _) in read.items()}
         firm_columns = [
             (n, c) for n, t in tables.items() for c in ("seller", "buyer", "firm") if c in t.column_names
         ]
         trade = ("invoices", "waybills", "payments")
         coded = pool.submit(_dictionary_codes, [tables[n][c] for n, c in firm_columns])
-        keyed = pool.submit(
-            _key_codes,
-            [(_np(tables[n]["key_hi"], np.uint64), _np(tables[n]["key_lo"], np.uint64)) for n in trade],
-        )
+        keyed = pool.submit(_key_codes, [(frames[n].pop("key_hi"), frames[n].pop("key_lo")) for n in trade])
         for n, c in (("receipts", "receipt"), ("receipts", "pledgee"), ("leases", "lease")):
             frames[n][c] = _dictionary_codes([tables[n][c]])[1][0]
-        start, leaves = 0, []
+        start = 0
         for n, t in tables.items():
-            for c in t.column_names:
-                if c not in frames[n] and c not in (
-                    "seller",
-                    "buyer",
-                    "firm",
-                    "key_hi",
-                    "key_lo",
-                    "sealed_us",
-                    "leaf",
-                ):
-                    frames[n][c] = _np(t[c])
             frames[n]["row"] = np.arange(start, start + t.num_rows, dtype=np.int64)
-            leaves.append(leaves_of(t["leaf"]))
             start += t.num_rows
+        leaves = np.concatenate([leaf for _, _, leaf in read.values()])
         firms, codes = coded.result()
         keys, n_keys = keyed.result()
     for (n, c), code in zip(firm_columns, codes, strict=True):
@@ -289,7 +288,7 @@ def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> 
         leases=frames["leases"],
         si=frames["si"],
         hf=frames["hf"],
-        leaves=np.concatenate(leaves) if leaves else np.zeros((0, 32), dtype=np.uint8),
+        leaves=leaves,
     )
 
 
@@ -404,8 +403,9 @@ def available_snapshots(lake_uri: str) -> list[date]:
 
 
 def feature_inputs(lake_uri: str, firm_id: str, as_of: date) -> list[str]:
-    """The leaf hashes of the attested records ``firm_id``'s row of ``as_of`` was built from
-    (their SHA-256, joined with newlines, is the row's ``input_hash``)."""
+    """The leaf hashes (hex) of the attested records ``firm_id``'s row of ``as_of`` was built
+    from, in byte order: the SHA-256 of their 32 bytes each, concatenated, is the row's
+    ``input_hash``."""
     as_of = month_end_on_or_before(as_of)
     _, used = compute(load_inputs(lake_uri, as_of), as_of, pd.Index([firm_id]), with_inputs=True)
     assert used is not None

@@ -142,7 +142,7 @@ def key_hash(
     text = pc.binary_join_element_wise(sellers, numbers, "\x1f")
     values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     hi, lo = (
-        np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=k, categorize=True), dtype=np.uint64)
+        np.asarray(pd.util.hash_array(values, encoding="utf8", hash_key=k, categorize=False), dtype=np.uint64)
         for k in KEY_HASH_KEYS
     )
     return hi, lo
