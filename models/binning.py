@@ -128,20 +128,80 @@ def _counts(idx: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np
     return np.bincount(idx, minlength=n_bins), np.bincount(idx, weights=y, minlength=n_bins).astype(int)
 
 
-def _monotone(cuts: list[float], x: np.ndarray, y: np.ndarray, trend: int) -> list[float]:
-    """Merge adjacent bins until the bad rate moves in one direction (``trend``)."""
-    while cuts:
-        idx = np.searchsorted(np.asarray(cuts), x, side="right")
-        count, bads = _counts(idx, y, len(cuts) + 1)
-        rate = bads / np.maximum(count, 1)
-        step = np.diff(rate) * trend
+def _merged(keep: list[int], count: np.ndarray, bads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and bads of the bins left when only pre-bin boundaries ``keep`` remain (pre-bin
+    boundary i lies between pre-bins i and i + 1)."""
+    starts = np.asarray([0, *[k + 1 for k in keep]], dtype=np.int64)
+    return np.add.reduceat(count, starts), np.add.reduceat(bads, starts)
+
+
+def _iv(count: np.ndarray, bads: np.ndarray, total_bads: int, total_goods: int) -> float:
+    """Information value of bins with these counts (smoothed as the WoE)."""
+    pg = (count - bads + SMOOTH) / (total_goods + SMOOTH * len(count))
+    pb = (bads + SMOOTH) / (total_bads + SMOOTH * len(count))
+    return float(((pg - pb) * np.log(pg / pb)).sum())
+
+
+def _monotone(keep: list[int], count: np.ndarray, bads: np.ndarray, trend: int) -> list[int]:
+    """Drop boundaries, the one with the smallest violation first, until the bad rate moves
+    in one direction (``trend``: +1 rising, -1 falling)."""
+    while keep:
+        c, b = _merged(keep, count, bads)
+        step = np.diff(b / np.maximum(c, 1)) * trend
         bad_steps = np.flatnonzero(step < 0)
         if not len(bad_steps):
             break
-        # drop the cut with the smallest violation first
         worst = bad_steps[np.argmax(step[bad_steps])]
-        cuts = cuts[:worst] + cuts[worst + 1 :]
-    return cuts
+        keep = keep[:worst] + keep[worst + 1 :]
+    return keep
+
+
+def _one_turn(count: np.ndarray, bads: np.ndarray, valley: bool) -> list[int]:
+    """Boundaries under which the bad rate falls to its lowest pre-bin and rises after it
+    (``valley``), or rises to its highest and falls after it (a peak)."""
+    rate = bads / np.maximum(count, 1)
+    turn = int(np.argmin(rate) if valley else np.argmax(rate))
+    down, up = (-1, 1) if valley else (1, -1)
+    before = _monotone(list(range(turn)), count[: turn + 1], bads[: turn + 1], down)
+    after = _monotone(list(range(len(count) - turn - 1)), count[turn:], bads[turn:], up)
+    return [*before, *[turn + k for k in after]]
+
+
+def _fewest_loss(
+    keep: list[int], count: np.ndarray, bads: np.ndarray, max_bins: int, tb: int, tg: int
+) -> list[int]:
+    """Drop boundaries, the one whose removal loses the least information value first, until
+    at most ``max_bins`` bins remain (merging neighbours keeps a monotonic or one-turn shape)."""
+    while len(keep) + 1 > max_bins:
+        left = [_iv(*_merged(keep[:i] + keep[i + 1 :], count, bads), tb, tg) for i in range(len(keep))]
+        drop = int(np.argmax(left))
+        keep = keep[:drop] + keep[drop + 1 :]
+    return keep
+
+
+def _shaped_cuts(
+    x: np.ndarray, y: np.ndarray, *, max_bins: int, prebins: int, min_leaf: int, seed: int
+) -> list[float]:
+    """Cuts of a numeric feature whose bad rate is monotonic or turns once (a peak or a
+    valley): up to ``prebins`` tree pre-bins of at least ``min_leaf`` rows are merged into each
+    of the four shapes, then down to ``max_bins`` bins; the shape holding the most information
+    value wins (optbinning's automatic trend, by enumeration instead of a solver)."""
+    cuts = _tree_cuts(x, y, prebins, min_leaf, seed)
+    if not cuts:
+        return []
+    count, bads = _counts(np.searchsorted(np.asarray(cuts), x, side="right"), y, len(cuts) + 1)
+    count, bads = count.astype(float), bads.astype(float)
+    tb, tg = int(y.sum()), int(len(y) - y.sum())
+    every = list(range(len(cuts)))
+
+    def best(shapes: list[list[int]]) -> list[int]:
+        fitted = [_fewest_loss(k, count, bads, max_bins, tb, tg) for k in shapes]
+        return max(fitted, key=lambda k: (_iv(*_merged(k, count, bads), tb, tg), -len(k)))
+
+    shapes = [_monotone(every, count, bads, 1), _monotone(every, count, bads, -1)]
+    if len(cuts) >= 2:
+        shapes += [_one_turn(count, bads, valley=True), _one_turn(count, bads, valley=False)]
+    return [cuts[k] for k in best(shapes)]
 
 
 def bin_numeric(
@@ -153,18 +213,30 @@ def bin_numeric(
     min_share: float,
     monotonic: bool,
     seed: int,
+    allow_turn: bool = False,
+    prebins: int = 20,
 ) -> FeatureBins:
+    """Bins of a numeric feature: the leaves of a tree of at most ``max_bins`` leaves of at
+    least ``min_share`` of the rows. With ``monotonic``, neighbours are merged until the bad
+    rate moves in the direction of the rank correlation; with ``allow_turn`` as well, the
+    bins come from ``prebins`` pre-bins instead and may turn once (``_shaped_cuts``)."""
     x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     missing = np.isnan(x)
     min_leaf = max(1, math.ceil(min_share * len(x)))
     xs, ys = x[~missing], y[~missing]
-    cuts = _tree_cuts(xs, ys, max_bins, min_leaf, seed)
+    if monotonic and allow_turn:
+        cuts = _shaped_cuts(xs, ys, max_bins=max_bins, prebins=prebins, min_leaf=min_leaf, seed=seed)
+    else:
+        cuts = _tree_cuts(xs, ys, max_bins, min_leaf, seed)
+        if monotonic and cuts and np.std(ys) > 0:
+            # the direction of the rank correlation; bins merged until the bad rate follows it
+            rising = np.corrcoef(pd.Series(xs).rank().to_numpy(), ys)[0, 1] > 0
+            count, bads = _counts(np.searchsorted(np.asarray(cuts), xs, side="right"), ys, len(cuts) + 1)
+            keep = _monotone(
+                list(range(len(cuts))), count.astype(float), bads.astype(float), 1 if rising else -1
+            )
+            cuts = [cuts[k] for k in keep]
     trend = 0
-    if len(xs) > 2 and np.std(xs) > 0:
-        corr = np.corrcoef(pd.Series(xs).rank().to_numpy(), ys)[0, 1] if np.std(ys) > 0 else 0.0
-        trend = 1 if corr > 0 else -1
-    if monotonic and cuts:
-        cuts = _monotone(cuts, xs, ys, trend)
     idx = np.searchsorted(np.asarray(cuts), xs, side="right")
     count, bads = _counts(idx, ys, len(cuts) + 1)
     rate = bads / np.maximum(count, 1)

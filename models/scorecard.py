@@ -1,6 +1,7 @@
 """A points scorecard a credit committee can read line by line, as a scikit-learn estimator.
 
-fit: bin every feature (``models.binning``), keep those with information value of at least
+fit: bin every feature (``models.binning``; numeric bins monotonic by default, or with one
+turn under ``allow_turn`` when that holds more information value), keep those with information value of at least
 ``iv_threshold``, drop one of any pair whose WoE correlate above ``max_correlation`` (the
 weaker), fit a logistic regression on WoE, and drop features whose weight has the wrong sign
 (more evidence of good must not raise the PD) until none is left. Scaling: ``score = offset
@@ -50,6 +51,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         max_bins: int = 6,
         min_bin_share: float = 0.05,
         monotonic: bool = True,
+        allow_turn: bool = False,
+        prebins: int = 20,
         iv_threshold: float = 0.02,
         max_correlation: float = 0.7,
         max_features: int | None = None,
@@ -62,6 +65,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.max_bins = max_bins
         self.min_bin_share = min_bin_share
         self.monotonic = monotonic
+        self.allow_turn = allow_turn
+        self.prebins = prebins
         self.iv_threshold = iv_threshold
         self.max_correlation = max_correlation
         self.max_features = max_features
@@ -84,6 +89,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError("y has one class only; a scorecard needs goods and bads")
         if not 0 < self.min_bin_share < 0.5:
             raise ValueError(f"min_bin_share must be in (0, 0.5), got {self.min_bin_share}")
+        if self.prebins < self.max_bins:
+            raise ValueError(f"prebins ({self.prebins}) must be at least max_bins ({self.max_bins})")
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.array([str(c) for c in frame.columns], dtype=object)
         self.n_features_in_ = frame.shape[1]
@@ -98,6 +105,8 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                     max_bins=self.max_bins,
                     min_share=self.min_bin_share,
                     monotonic=self.monotonic,
+                    allow_turn=self.allow_turn,
+                    prebins=self.prebins,
                     seed=self.random_state,
                 )
             else:

@@ -64,6 +64,30 @@ def test_it_is_a_scikit_learn_estimator(data: tuple[pd.DataFrame, np.ndarray]) -
     assert numpy_fit.features_ == ["x0"]
 
 
+def test_allow_turn_bins_a_u_shaped_risk_with_one_turn(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    rng = np.random.default_rng(3)
+    n = 6000
+    amount = rng.uniform(0, 100, n)
+    risk = 0.1 + 0.5 * ((amount - 50) / 50) ** 2  # small and large amounts are riskier
+    y = (rng.random(n) < risk).astype(int)
+    X = pd.DataFrame({"amount": amount, "noise": rng.normal(size=n)})
+    plain = Scorecard().fit(X, y).bins_["amount"]
+    turned = Scorecard(allow_turn=True).fit(X, y).bins_["amount"]
+    rates = [b.bads / b.count for b in turned.bins]
+    low = int(np.argmin(rates))
+    assert 0 < low < len(rates) - 1, "the lowest bad rate lies inside the range"
+    assert all(a >= b for a, b in itertools.pairwise(rates[: low + 1]))
+    assert all(a <= b for a, b in itertools.pairwise(rates[low:]))
+    assert len(turned.bins) <= 6 and min(b.count for b in turned.bins) >= 0.05 * n
+    assert turned.trend == 0 and turned.iv > 2 * plain.iv  # a monotonic cut misses half the story
+    with pytest.raises(ValueError, match="prebins"):
+        Scorecard(allow_turn=True, prebins=4).fit(X, y)
+    card = Scorecard(allow_turn=True).fit(X, y)
+    again = Scorecard.from_json(card.to_json())
+    assert again.get_params()["allow_turn"] is True
+    assert np.array_equal(again.points(X), card.points(X))
+
+
 def test_binning_selection_and_monotonic_woe(card: Scorecard) -> None:
     assert card.features_[0] in ("income", "utilisation") and "noise" not in card.features_
     assert set(card.features_) == {"income", "utilisation", "sector"}
