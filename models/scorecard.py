@@ -2,8 +2,8 @@
 
 fit: bin every feature (``models.binning``; numeric bins monotonic by default, or with one
 turn under ``allow_turn`` when that holds more information value), keep those with
-information value of at least ``iv_threshold``, drop one of any pair whose WoE correlate above ``max_correlation`` (the
-weaker), fit a logistic regression on WoE, and drop features whose weight has the wrong sign
+information value of at least ``iv_threshold``, drop one of any pair whose WoE correlate
+above ``max_correlation`` (the weaker), fit a logistic regression on WoE, and drop features whose weight has the wrong sign
 (more evidence of good must not raise the PD) until none is left. Scaling: ``score = offset
 + factor * ln(odds of good)``, ``factor = pdo / ln 2``, ``offset = base_score - factor *
 ln(base_odds)``; so ``base_score`` points mean odds of ``base_odds`` to 1 and every ``pdo``
