@@ -3,12 +3,13 @@
 fit: bin every feature (``models.binning``; numeric bins monotonic by default, or with one
 turn under ``allow_turn`` when that holds more information value), keep those with
 information value of at least ``iv_threshold``, drop one of any pair whose WoE correlate
-above ``max_correlation`` (the weaker), fit a logistic regression on WoE, and drop features whose weight has the wrong sign
-(more evidence of good must not raise the PD) until none is left. Scaling: ``score = offset
-+ factor * ln(odds of good)``, ``factor = pdo / ln 2``, ``offset = base_score - factor *
-ln(base_odds)``; so ``base_score`` points mean odds of ``base_odds`` to 1 and every ``pdo``
-points double the odds. Each bin's points are its share of that sum, the intercept spread
-evenly over the selected features. ``to_json`` is the artifact; nothing is pickled.
+above ``max_correlation`` (the weaker), fit a logistic regression on WoE, and drop features
+whose weight has the wrong sign (more evidence of good must not raise the PD) until none is
+left. Scaling: ``score = offset + factor * ln(odds of good)``, ``factor = pdo / ln 2``,
+``offset = base_score - factor * ln(base_odds)``; so ``base_score`` points mean odds of
+``base_odds`` to 1 and every ``pdo`` points double the odds. Each bin's points are its share
+of that sum, the intercept spread evenly over the selected features. ``to_json`` is the
+artifact; nothing is pickled.
 """
 
 from __future__ import annotations
