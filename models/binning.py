@@ -1,6 +1,6 @@
 """Binning of one feature for a scorecard: supervised (tree-based) bins with a minimum share,
 missing values in their own bin, categories grouped by bad rate, optional monotonic weight of
-evidence, and the WoE / IV arithmetic.
+evidence (or, on request, one turn: a peak or a valley), and the WoE / IV arithmetic.
 
 Weight of evidence follows Siddiqi: ``WoE = ln(share of goods / share of bads)``, so a higher
 WoE means lower risk. Counts are smoothed by 0.5 so that a pure bin has a finite WoE.
