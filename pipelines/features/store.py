@@ -352,7 +352,7 @@ class InputStore:
         lines = []
         for e in files:
             modified = next(
-                (e[k] for k in ("mtime", "LastModified", "last_modified", "updated") if k in e), ""
+                (e[k] for k in ("mtime", "LastModified", "last_modified", "updated", "created") if k in e), ""
             )
             lines.append(f"{str(e['name']).rsplit('/', 1)[-1]}\t{e.get('size')}\t{modified}")
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
