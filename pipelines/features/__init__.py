@@ -14,7 +14,7 @@ import io
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,15 @@ import pyarrow.parquet as pq
 
 from pipelines.features.catalogue import FEATURE_NAMES, FEATURES, dictionary_markdown
 from pipelines.features.compute import WINDOW, Inputs, compute, compute_codes, month_number, shard_hash
-from pipelines.features.store import FeatureError, InputStore, leaves_of, month_text
+from pipelines.features.store import (
+    FeatureError,
+    InputStore,
+    as_numpy,
+    leaves_of,
+    micros,
+    month_text,
+    sealed_cutoff,
+)
 from pipelines.lake import filesystem, write_parquet
 
 FEATURE_SCHEMA = pa.schema(
@@ -62,11 +70,6 @@ def month_ends(first: date, last: date) -> list[date]:
 def _month_start(n: int) -> datetime:
     """The first instant (UTC) of month ``n`` (``month_number``)."""
     return datetime(n // 12, n % 12 + 1, 1, tzinfo=UTC)
-
-
-def sealed_cutoff(as_of: date) -> datetime:
-    """The first instant (UTC) after ``as_of``: what is sealed before it counts."""
-    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def _sealed_by(as_of: date, since: int | None, where: pc.Expression | None) -> pc.Expression:
@@ -146,25 +149,16 @@ class VerifiedCache:
                 return read_verified(lake_uri, source, kind, columns, as_of, since, where, attestation)
             first = None if since is None else self.since
             table = data.to_table(filter=_sealed_by(self.last, first, None)).sort_by("sealed_at")
-            self._tables[key] = (table, _micros(table["sealed_at"]))
+            self._tables[key] = (table, micros(table["sealed_at"]))
         table, stamps = self._tables[key]
-        hi = int(np.searchsorted(stamps, _micros(pa.array([sealed_cutoff(as_of)]))[0]))
+        hi = int(np.searchsorted(stamps, micros(pa.array([sealed_cutoff(as_of)]))[0]))
         lo = 0
         if since is not None:
-            lo = int(np.searchsorted(stamps, _micros(pa.array([_month_start(since)]))[0]))
+            lo = int(np.searchsorted(stamps, micros(pa.array([_month_start(since)]))[0]))
         part = table.slice(lo, max(hi - lo, 0))
         if where is not None:
             part = part.filter(where)
         return part.select(list(dict.fromkeys([*columns, *attestation])))
-
-
-def _micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Timestamps as int64 microseconds since the epoch, UTC."""
-    return _np(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()))
-
-
-def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.ndarray:
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
 def _dictionary_codes(columns: Sequence[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
@@ -180,7 +174,7 @@ def _dictionary_codes(columns: Sequence[pa.ChunkedArray]) -> tuple[pa.Array, lis
     position = np.empty(len(dictionary) + 1, dtype=np.int64)  # the last: a null index (-1)
     position[order] = np.arange(len(dictionary))
     position[-1] = -1
-    codes = [position[_np(pc.fill_null(c.indices, -1))] for c in unified.chunks]
+    codes = [position[as_numpy(pc.fill_null(c.indices, -1))] for c in unified.chunks]
     out, at = [], 0
     for col in columns:
         n = col.num_chunks
@@ -218,7 +212,7 @@ def _read_kind(
 ) -> tuple[pa.Table, dict[str, np.ndarray], np.ndarray]:
     """One kind's compact rows, its plain columns as numpy (key halves as uint64), its leaves."""
     table = store.read(source, kind, as_of, since)
-    frame = {c: _np(table[c], _DTYPE.get(c, np.int64)) for c in table.column_names if c not in _CODED}
+    frame = {c: as_numpy(table[c], _DTYPE.get(c, np.int64)) for c in table.column_names if c not in _CODED}
     return table, frame, leaves_of(table["leaf"])
 
 
@@ -269,9 +263,8 @@ def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> 
     for n, key in zip(trade, keys, strict=True):
         frames[n]["key"] = key
     invoices = frames["invoices"]
-    if (
-        len(invoices["key"]) and np.bincount(invoices["key"]).max() > 1
-    ):  # one row per invoice: the first on chain
+    if len(invoices["key"]) and np.bincount(invoices["key"]).max() > 1:
+        # one row per invoice: the first on chain
         idx = np.lexsort((invoices["order"], invoices["key"]))
         first = np.ones(len(idx), dtype=bool)
         first[1:] = invoices["key"][idx][1:] != invoices["key"][idx][:-1]
@@ -430,4 +423,5 @@ __all__ = [
     "month_ends",
     "read_snapshot",
     "read_verified",
+    "sealed_cutoff",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -47,6 +47,17 @@ def shard_hash(values: pd.Series) -> np.ndarray:
     return hashed
 
 
+def leaf_words(leaves: np.ndarray) -> np.ndarray:
+    """(n, 32) leaf bytes as (n, 4) big-endian words: their order is the leaves' byte order."""
+    return np.ascontiguousarray(leaves).view(">u8").astype(np.uint64)
+
+
+def leaf_order(leaves: np.ndarray) -> np.ndarray:
+    """The row order that sorts (n, 32) leaf bytes in byte order."""
+    order: np.ndarray = np.lexsort(leaf_words(leaves).T[::-1])
+    return order
+
+
 def take(frame: Frame, mask: np.ndarray) -> Frame:
     if mask.dtype == bool and mask.all():
         return frame
@@ -55,6 +66,10 @@ def take(frame: Frame, mask: np.ndarray) -> Frame:
 
 def rows(frame: Frame) -> int:
     return len(next(iter(frame.values()))) if frame else 0
+
+
+FRAMES = ("invoices", "waybills", "payments", "receipts", "leases", "si", "hf")
+"""The record frames of ``Inputs``."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +118,7 @@ class Inputs:
         by_rank = np.argsort(first, kind="stable")  # rows come in runs sorted by leaf
         ordered = first[by_rank]
         if n > 1 and (ordered[1:] == ordered[:-1]).any():  # leaves sharing 8 bytes: all 32
-            words = np.ascontiguousarray(self.leaves).view(">u8").astype(np.uint64)
-            by_rank = np.lexsort(words.T[::-1])
+            by_rank = leaf_order(self.leaves)
         rank = np.empty(n, dtype=np.int64)
         rank[by_rank] = np.arange(n)
         self.cache["rank"], self.cache["by_rank"] = rank, by_rank.astype(np.int64)
@@ -116,16 +130,14 @@ class Inputs:
             return self
         mine = self.hashes % n == k
         out: dict[str, Frame] = {}
-        for f in fields(self):
-            frame = getattr(self, f.name)
-            if not isinstance(frame, dict) or f.name == "cache":
-                continue
-            if f.name == "invoices":
-                out[f.name] = take(frame, mine[frame["seller"]] | mine[frame["buyer"]])
-            elif f.name in ("waybills", "payments"):
-                out[f.name] = take(frame, mine[frame["seller"]])
+        for name in FRAMES:
+            frame = getattr(self, name)
+            if name == "invoices":
+                out[name] = take(frame, mine[frame["seller"]] | mine[frame["buyer"]])
+            elif name in ("waybills", "payments"):
+                out[name] = take(frame, mine[frame["seller"]])
             else:
-                out[f.name] = take(frame, mine[frame["firm"]])
+                out[name] = take(frame, mine[frame["firm"]])
         return replace(self, **out)  # type: ignore[arg-type]
 
     def codes_of_shard(self, k: int, n: int) -> np.ndarray:

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.features.compute import leaf_order, month_number
 from pipelines.lake import filesystem, write_atomic
 
 STORE_VERSION = "1"
@@ -43,7 +44,6 @@ STORE_VERSION = "1"
 KEY_HASH_KEYS = ("smecredit:key:hi", "smecredit:key:lo")
 """SipHash keys (16 bytes each) of the two halves of an invoice key's hash."""
 LEAF_BYTES = 32
-TRADE = ("invoice", "logistics", "payment")
 
 _STATUSES = pa.array(["issued", "pledged", "released"])
 _NIBBLE = np.zeros(256, dtype=np.uint8)  # ASCII hex digit -> its value
@@ -104,25 +104,19 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 """The compact table of each kind (both contribution sources share one)."""
-DICTIONARY_COLUMNS = {kind: [f.name for f in schema if f.type == _DICT] for kind, schema in SCHEMAS.items()}
 
 
 class FeatureError(Exception):
     """A snapshot or its inputs cannot be built or read; the message says which and why."""
 
 
-def month_number(d: date) -> int:
-    return d.year * 12 + d.month - 1
-
-
 def month_text(n: int) -> str:
     return f"{n // 12:04d}-{n % 12 + 1:02d}"
 
 
-def cutoff_micros(as_of: date) -> int:
-    """The first instant after ``as_of`` (UTC) in microseconds since the epoch."""
-    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-    return int(end.timestamp()) * 1_000_000
+def sealed_cutoff(as_of: date) -> datetime:
+    """The first instant (UTC) after ``as_of``: what is sealed before it counts."""
+    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def seller_buyer(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
@@ -162,26 +156,22 @@ def leaf_bytes(hexes: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
 
 
-def leaf_words(leaves: np.ndarray) -> np.ndarray:
-    """(n, 32) leaf bytes as (n, 4) big-endian words: their order is the leaves' byte order."""
-    return np.ascontiguousarray(leaves).view(">u8").astype(np.uint64)
-
-
-def _np(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.ndarray:
+def as_numpy(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -> np.ndarray:
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
-def _micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return _np(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()))
+def micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Timestamps as int64 microseconds since the epoch, UTC."""
+    return as_numpy(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()))
 
 
 def _months(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    months: np.ndarray = _np(pc.year(values)) * 12 + _np(pc.month(values)) - 1
+    months: np.ndarray = as_numpy(pc.year(values)) * 12 + as_numpy(pc.month(values)) - 1
     return months.astype(np.int32)
 
 
 def _days(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return _np(pc.cast(values, pa.int32()), np.int32)
+    return as_numpy(pc.cast(values, pa.int32()), np.int32)
 
 
 def _dictionary(values: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
@@ -191,11 +181,11 @@ def _dictionary(values: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
 
 
 def _common(t: pa.Table) -> dict[str, object]:
-    order = _np(t["height"]) * 1_000_000_000 + _np(t["index"])
+    order = as_numpy(t["height"]) * 1_000_000_000 + as_numpy(t["index"])
     leaves = leaf_bytes(t["leaf_hash"])
     return {
         "order": order,
-        "sealed_us": _micros(t["sealed_at"]),
+        "sealed_us": micros(t["sealed_at"]),
         "leaf": pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(LEAF_BYTES), len(leaves), [None, pa.py_buffer(leaves.tobytes())]
         ),
@@ -210,7 +200,7 @@ def _invoice(t: pa.Table) -> dict[str, object]:
         "buyer": _dictionary(buyer),
         "key_hi": hi,
         "key_lo": lo,
-        "amount_fen": _np(t["amount_fen"]),
+        "amount_fen": as_numpy(t["amount_fen"]),
         "day": _days(t["issued_on"]),
         "month": _months(t["issued_on"]),
     }
@@ -229,9 +219,9 @@ def _receipt(t: pa.Table) -> dict[str, object]:
     return {
         "firm": _dictionary(t["firm_id"]),
         "receipt": _dictionary(t["receipt_no"]),
-        "status": _np(pc.index_in(t["status"], value_set=_STATUSES), np.int8),
+        "status": as_numpy(pc.index_in(t["status"], value_set=_STATUSES), np.int8),
         "pledgee": _dictionary(t["pledgee"]),
-        "value_fen": _np(pc.multiply(t["quantity"], t["unit_value_fen"]), float),
+        "value_fen": as_numpy(pc.multiply(t["quantity"], t["unit_value_fen"]), float),
         "month": _months(t["event_time"]),
     }
 
@@ -240,19 +230,19 @@ def _lease(t: pa.Table) -> dict[str, object]:
     return {
         "firm": _dictionary(t["firm_id"]),
         "lease": _dictionary(t["lease_no"]),
-        "terminated": _np(pc.equal(t["status"], "terminated"), np.int8),
+        "terminated": as_numpy(pc.equal(t["status"], "terminated"), np.int8),
         "end_day": _days(t["end_on"]),
         "month": _months(t["event_time"]),
     }
 
 
 def _contribution(t: pa.Table) -> dict[str, object]:
-    years = _np(pc.cast(pc.utf8_slice_codeunits(t["period"], 0, 4), pa.int64()))
-    months = _np(pc.cast(pc.utf8_slice_codeunits(t["period"], 5, 7), pa.int64()))
+    years = as_numpy(pc.cast(pc.utf8_slice_codeunits(t["period"], 0, 4), pa.int64()))
+    months = as_numpy(pc.cast(pc.utf8_slice_codeunits(t["period"], 5, 7), pa.int64()))
     return {
         "firm": _dictionary(t["firm_id"]),
         "month": (years * 12 + months - 1).astype(np.int32),
-        **{c: _np(t[c]) for c in ("headcount", "wage_base_fen", "due_fen", "paid_fen")},
+        **{c: as_numpy(t[c]) for c in ("headcount", "wage_base_fen", "due_fen", "paid_fen")},
     }
 
 
@@ -282,24 +272,18 @@ def compact(kind: str, verified: pa.Table) -> pa.Table:
     schema = SCHEMAS[kind]
     table = pa.table({f.name: data[f.name] for f in schema}, schema=schema)
     if table.num_rows > 1:
-        words = leaf_words(_leaf_array(table["leaf"]))
-        table = table.take(pa.array(np.lexsort(words.T[::-1])))
+        table = table.take(pa.array(leaf_order(leaves_of(table["leaf"]))))
     return table
 
 
-def _leaf_array(col: pa.ChunkedArray) -> np.ndarray:
-    """A fixed-size binary column of leaves as an (n, 32) byte array."""
+def leaves_of(col: pa.ChunkedArray) -> np.ndarray:
+    """The ``leaf`` column of compact tables (fixed-size binary) as an (n, 32) byte array."""
     parts = []
     for chunk in col.chunks:
         raw = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
         parts.append(raw[chunk.offset * LEAF_BYTES : (chunk.offset + len(chunk)) * LEAF_BYTES])
     flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
     return flat.reshape(-1, LEAF_BYTES)
-
-
-def leaves_of(col: pa.ChunkedArray) -> np.ndarray:
-    """The ``leaf`` column of compact tables as an (n, 32) byte array."""
-    return _leaf_array(col)
 
 
 class InputStore:
@@ -367,31 +351,39 @@ class InputStore:
         cached = self._tables.get((source, kind, month))
         if cached is not None:
             return cached
-        shape = "contribution" if kind == "contribution" else kind
+        table = self._up_to_date(source, kind, month, rows=True)
+        assert table is not None
+        if self.keep:
+            self._tables[(source, kind, month)] = table
+        return table
+
+    def _up_to_date(self, source: str, kind: str, month: int, rows: bool) -> pa.Table | None:
+        """Make the stored month current, compacting it if it is missing, stale or damaged.
+        Returns its rows; with ``rows`` False, None when the stored file was current (only its
+        footer is read)."""
         files = self._files(source, kind, month)
         fingerprint = self._fingerprint(files)
         uri = self.uri(source, kind, month)
         fs, path = filesystem(uri)
-        table = None
         if fs.exists(path):
             try:
-                stored = pq.read_table(io.BytesIO(fs.cat_file(path)))
+                if rows:
+                    stored = pq.read_table(io.BytesIO(fs.cat_file(path)))
+                    if _current(stored.schema, kind, fingerprint):
+                        return stored.replace_schema_metadata(None)
+                else:
+                    with fs.open(path, "rb") as f:
+                        if _current(pq.read_schema(f), kind, fingerprint):
+                            return None
             except (OSError, pa.ArrowException):  # damaged: compacted again below
-                stored = None
-            if stored is not None and _current(stored.schema, shape, fingerprint):
-                table = stored.replace_schema_metadata(None)
-        if table is None:
-            table = self._compact(source, kind, month, shape, files, fingerprint, uri)
-        if self.keep:
-            self._tables[(source, kind, month)] = table
-        return table
+                pass
+        return self._compact(source, kind, month, files, fingerprint, uri)
 
     def _compact(
         self,
         source: str,
         kind: str,
         month: int,
-        shape: str,
         files: list[dict[str, object]],
         fingerprint: str,
         uri: str,
@@ -399,7 +391,7 @@ class InputStore:
         from pipelines.schemas import record_schema
 
         schema = record_schema(kind)
-        columns, _ = _BUILDERS[shape]
+        columns, _ = _BUILDERS[kind]
         wanted = [*columns, *_ATTESTATION]
         parts = []
         for e in files:
@@ -410,7 +402,7 @@ class InputStore:
             except (OSError, pa.ArrowException) as exc:
                 raise FeatureError(f"cannot read verified file {e['name']}: {exc}") from exc
         verified = pa.concat_tables(parts) if parts else schema.empty_table().select(wanted)
-        table = compact(shape, verified)
+        table = compact(kind, verified)
         sink = pa.BufferOutputStream()
         pq.write_table(
             table.replace_schema_metadata(
@@ -424,18 +416,20 @@ class InputStore:
         self.compacted.append((source, kind, month))
         return table
 
+    def _window(self, source: str, kind: str, as_of: date, since: int | None) -> list[int]:
+        """The sealed months of ``kind`` from ``since`` (None: the first) to ``as_of``'s."""
+        last = month_number(as_of)
+        return [m for m in self.months(source, kind) if m <= last and (since is None or m >= since)]
+
     def read(self, source: str, kind: str, as_of: date, since: int | None) -> pa.Table:
         """The compact rows of ``kind`` sealed by the end of ``as_of`` (UTC), from sealed month
         ``since`` on (None: from the first)."""
-        last = month_number(as_of)
-        months = [m for m in self.months(source, kind) if m <= last and (since is None or m >= since)]
-        shape = "contribution" if kind == "contribution" else kind
-        tables = [self.month(source, kind, m) for m in months]
+        tables = [self.month(source, kind, m) for m in self._window(source, kind, as_of, since)]
         tables = [t for t in tables if t.num_rows]
         if not tables:
-            return SCHEMAS[shape].empty_table()
+            return SCHEMAS[kind].empty_table()
         table = pa.concat_tables(tables)
-        cutoff = cutoff_micros(as_of)
+        cutoff = micros(pa.array([sealed_cutoff(as_of)]))[0]
         late = pc.greater_equal(table["sealed_us"], cutoff)
         if pc.any(late).as_py():
             table = table.filter(pc.invert(late))
@@ -449,42 +443,27 @@ class InputStore:
         returns what was compacted, sorted. Months already current are only checked (their
         footer); the others are compacted ``threads`` at a time."""
         before = len(self.compacted)
-        wanted: set[tuple[str, str, int]] = set()
-        for as_of in as_of_dates:
-            for source, kind in KINDS:
-                since = None if kind in HISTORY else month_number(as_of) - (window - 1)
-                for m in self.months(source, kind):
-                    if m <= month_number(as_of) and (since is None or m >= since):
-                        wanted.add((source, kind, m))
-
-        def bring_up_to_date(source: str, kind: str, m: int) -> None:
-            shape = "contribution" if kind == "contribution" else kind
-            files = self._files(source, kind, m)
-            fingerprint = self._fingerprint(files)
-            uri = self.uri(source, kind, m)
-            fs, path = filesystem(uri)
-            if fs.exists(path):
-                try:
-                    with fs.open(path, "rb") as f:
-                        if _current(pq.read_schema(f), shape, fingerprint):
-                            return
-                except (OSError, pa.ArrowException):  # damaged: compacted again
-                    pass
-            self._compact(source, kind, m, shape, files, fingerprint, uri)
-
+        wanted = {
+            (source, kind, m)
+            for as_of in as_of_dates
+            for source, kind in KINDS
+            for m in self._window(
+                source, kind, as_of, None if kind in HISTORY else month_number(as_of) - (window - 1)
+            )
+        }
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda job: bring_up_to_date(*job), sorted(wanted)))
+            list(pool.map(lambda job: self._up_to_date(job[0], job[1], job[2], rows=False), sorted(wanted)))
         return sorted(self.compacted[before:])
 
 
-def _current(schema: pa.Schema, shape: str, fingerprint: str) -> bool:
+def _current(schema: pa.Schema, kind: str, fingerprint: str) -> bool:
     """Whether a stored compact file of this schema is of this version, of the verified files
     with this fingerprint, and of the current compact schema."""
     meta = schema.metadata or {}
     return (
         meta.get(b"smecredit.store_version") == STORE_VERSION.encode()
         and meta.get(b"smecredit.source_fingerprint") == fingerprint.encode()
-        and schema.remove_metadata().equals(SCHEMAS[shape])
+        and schema.remove_metadata().equals(SCHEMAS[kind])
     )
 
 
