@@ -124,7 +124,10 @@ def _tree_cuts(x: np.ndarray, y: np.ndarray, max_bins: int, min_leaf: int, seed:
     return cuts
 
 
-def _counts(idx: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+def _counts(cuts: list[float], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and bads of each bin of ``x`` cut at ``cuts`` (bin i: ``cuts[i-1] <= x < cuts[i]``)."""
+    idx = np.searchsorted(np.asarray(cuts), x, side="right")
+    n_bins = len(cuts) + 1
     return np.bincount(idx, minlength=n_bins), np.bincount(idx, weights=y, minlength=n_bins).astype(int)
 
 
@@ -189,7 +192,7 @@ def _shaped_cuts(
     cuts = _tree_cuts(x, y, prebins, min_leaf, seed)
     if not cuts:
         return []
-    count, bads = _counts(np.searchsorted(np.asarray(cuts), x, side="right"), y, len(cuts) + 1)
+    count, bads = _counts(cuts, x, y)
     count, bads = count.astype(float), bads.astype(float)
     tb, tg = int(y.sum()), int(len(y) - y.sum())
     every = list(range(len(cuts)))
@@ -231,14 +234,13 @@ def bin_numeric(
         if monotonic and cuts and np.std(ys) > 0:
             # the direction of the rank correlation; bins merged until the bad rate follows it
             rising = np.corrcoef(pd.Series(xs).rank().to_numpy(), ys)[0, 1] > 0
-            count, bads = _counts(np.searchsorted(np.asarray(cuts), xs, side="right"), ys, len(cuts) + 1)
+            count, bads = _counts(cuts, xs, ys)
             keep = _monotone(
                 list(range(len(cuts))), count.astype(float), bads.astype(float), 1 if rising else -1
             )
             cuts = [cuts[k] for k in keep]
     trend = 0
-    idx = np.searchsorted(np.asarray(cuts), xs, side="right")
-    count, bads = _counts(idx, ys, len(cuts) + 1)
+    count, bads = _counts(cuts, xs, ys)
     rate = bads / np.maximum(count, 1)
     steps = np.diff(rate)
     monotone = len(cuts) > 0 and (bool(np.all(steps >= 0)) or bool(np.all(steps <= 0)))
@@ -283,8 +285,7 @@ def bin_categorical(
         b = int(np.searchsorted(np.asarray(cuts), float(r), side="right"))
         groups.setdefault(b, []).append(str(cat))
         categories[str(cat)] = b
-    idx = np.searchsorted(np.asarray(cuts), x, side="right")
-    count, bads = _counts(idx, ys, len(cuts) + 1)
+    count, bads = _counts(cuts, x, ys)
     bins = [
         Bin(", ".join(sorted(groups.get(i, []))) or "(empty)", int(count[i]), int(bads[i]))
         for i in range(len(cuts) + 1)
