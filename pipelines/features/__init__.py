@@ -29,7 +29,7 @@ from pipelines.features.store import (
     FeatureError,
     InputStore,
     as_numpy,
-    leaves_of,
+    leaf_chunks,
     micros,
     month_text,
     sealed_cutoff,
@@ -209,11 +209,12 @@ THREADS = max(1, min(4, os.cpu_count() or 1))
 
 def _read_kind(
     store: InputStore, source: str, kind: str, as_of: date, since: int | None
-) -> tuple[pa.Table, dict[str, np.ndarray], np.ndarray]:
-    """One kind's compact rows, its plain columns as numpy (key halves as uint64), its leaves."""
+) -> tuple[pa.Table, dict[str, np.ndarray], list[np.ndarray]]:
+    """One kind's compact rows, its plain columns as numpy (key halves as uint64), and its
+    leaves as views of the table's chunks."""
     table = store.read(source, kind, as_of, since)
     frame = {c: as_numpy(table[c], _DTYPE.get(c, np.int64)) for c in table.column_names if c not in _CODED}
-    return table, frame, leaves_of(table["leaf"])
+    return table, frame, leaf_chunks(table["leaf"])
 
 
 def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> Inputs:
@@ -255,7 +256,8 @@ def load_inputs(lake_uri: str, as_of: date, store: InputStore | None = None) -> 
         for n, t in tables.items():
             frames[n]["row"] = np.arange(start, start + t.num_rows, dtype=np.int64)
             start += t.num_rows
-        leaves = np.concatenate([leaf for _, _, leaf in read.values()])
+        chunks = [part for _, _, parts in read.values() for part in parts]  # copied once, here
+        leaves = np.concatenate(chunks) if chunks else np.zeros((0, 32), dtype=np.uint8)
         firms, codes = coded.result()
         keys, n_keys = keyed.result()
     for (n, c), code in zip(firm_columns, codes, strict=True):

@@ -276,14 +276,20 @@ def compact(kind: str, verified: pa.Table) -> pa.Table:
     return table
 
 
-def leaves_of(col: pa.ChunkedArray) -> np.ndarray:
-    """The ``leaf`` column of compact tables (fixed-size binary) as an (n, 32) byte array."""
+def leaf_chunks(col: pa.ChunkedArray) -> list[np.ndarray]:
+    """The chunks of a ``leaf`` column of compact tables (fixed-size binary) as (n, 32) byte
+    arrays over Arrow's buffers, without a copy."""
     parts = []
     for chunk in col.chunks:
         raw = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
         parts.append(raw[chunk.offset * LEAF_BYTES : (chunk.offset + len(chunk)) * LEAF_BYTES])
-    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
-    return flat.reshape(-1, LEAF_BYTES)
+    return [p.reshape(-1, LEAF_BYTES) for p in parts]
+
+
+def leaves_of(col: pa.ChunkedArray) -> np.ndarray:
+    """The ``leaf`` column of compact tables as one (n, 32) byte array."""
+    parts = leaf_chunks(col)
+    return np.concatenate(parts) if parts else np.zeros((0, LEAF_BYTES), dtype=np.uint8)
 
 
 class InputStore:
