@@ -1,8 +1,9 @@
 """Collect, verify, validate and land attested records: the ingest path, without a scheduler.
 
-``collect`` finds and orders the pending bundles, ``verify`` judges one, ``validate`` runs
-the quality suites per batch and the gate, ``land`` writes a bundle's files, ``state`` keeps
-the verifier's memory in the lake, ``run`` is one ingest run. The lake layout (``<lake>`` is
+``collect`` finds and orders the pending bundles, ``verify`` judges one (``tables`` types its
+rows), ``gate`` runs the quality suites per batch and holds back bundles with too many
+failing rows, ``land`` writes a bundle's files, ``state`` keeps the verifier's memory in the
+lake, ``run`` is one ingest run. The lake layout (``<lake>`` is
 a path or an fsspec URI)::
 
     verified/<source>/<kind>/sealed_month=YYYY-MM/part-<bundle>.parquet   typed rows + attestation

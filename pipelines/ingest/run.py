@@ -12,9 +12,9 @@ from attestations.verifier import Verifier
 from pipelines.errors import IngestError
 from pipelines.ingest.collect import in_height_order, load_policy, pending
 from pipelines.ingest.config import IngestConfig
+from pipelines.ingest.gate import held_back, validate_batch
 from pipelines.ingest.land import land_bundle
 from pipelines.ingest.state import lake_state
-from pipelines.ingest.validate import gate, validate_batch
 from pipelines.ingest.verify import verify_bundle
 from pipelines.lake import write_atomic
 from pipelines.schemas import SOURCES
@@ -62,7 +62,7 @@ def ingest(
             failed, reports, validate_seconds = validate_batch(cfg, batch)
             for item in batch:
                 report.rows.append(land_bundle(cfg, item, failed, validate_seconds / len(batch)))
-                held = gate(cfg, item, failed)
+                held = held_back(cfg, item, failed)
                 if held:
                     report.held_back.append(held)
             name = f"batch-{batch[0].key}.json"

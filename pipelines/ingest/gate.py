@@ -1,4 +1,5 @@
-"""Validating a batch of verified bundles with the quality suites, and the quality gate."""
+"""The quality gate: a batch of verified bundles validated with the quality suites, and the
+bundles held back because too many of their rows failed."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def validate_batch(
     return failed, reports, time.perf_counter() - started
 
 
-def gate(cfg: IngestConfig, item: VerifiedBundle, failed: dict[str, str]) -> str | None:
+def held_back(cfg: IngestConfig, item: VerifiedBundle, failed: dict[str, str]) -> str | None:
     """Why the bundle is held back (its share of rows failing quality passed the threshold),
     naming the bundle, the commonest expectation and the count; None when it passes."""
     mine = [failed[r.record_id] for r in item.result.verified if r.record_id in failed]
