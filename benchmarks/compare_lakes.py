@@ -2,24 +2,26 @@
 
     .venv/bin/python benchmarks/compare_lakes.py BASE_LAKE NEW_LAKE [--root PREFIX ...]
 
-A table is a folder of Parquet files read as one hive-partitioned dataset: the folder above
-the first ``name=value`` level (``verified/supply_chain/invoice``, ``scores/pre_loan``), or a
-file's own folder when it has no partitions (``alerts``). Columns that record when or how
+A table is a folder of Parquet files: the folder above the first ``name=value`` level
+(``verified/supply_chain/invoice``, ``scores/pre_loan``), or a file's own folder when it has
+no partitions (``alerts``); each file is read alone, with the partition keys of its path
+added where the file does not hold them. Columns that record when or how
 long a run took (``RUN_COLUMNS``, and any ``*_seconds``) are dropped; every ``--root``
 prefix (the lakes' output folders by default) is replaced by ``<out>`` in text, so that two
-runs in different folders compare equal. Rows are sorted on every remaining column. Prints
-one line per table and exits 1 when any table differs or exists on one side only.
+runs in different folders compare equal. Every value is compared as text (floats to 12
+decimals); rows are sorted. Prints one line per table and exits 1 when any table differs or
+exists on one side only.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 RUN_COLUMNS = {
     "ingested_at",
@@ -44,30 +46,37 @@ def tables(lake: Path) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def _text(value: object, roots: list[str]) -> object:
+def _text(value: object, roots: list[str]) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, float):
+        value = round(value, 12)
     if isinstance(value, str):
         for root in roots:
             value = value.replace(root, "<out>")
-    return value
+    return repr(value)
 
 
-def frame(path: Path, roots: list[str]) -> pd.DataFrame:
-    """The table with run columns dropped, paths normalised, every value as comparable text
-    (lists and structs by their repr), rows sorted."""
-    table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
-    keep = [c for c in table.column_names if c not in RUN_COLUMNS and not c.endswith("_seconds")]
-    table = table.select(keep)
-    columns = {}
-    for name in keep:
-        column = table[name]
-        if pa.types.is_floating(column.type):
-            columns[name] = [None if v is None else round(v, 12) for v in column.to_pylist()]
-        else:
-            columns[name] = [repr(_text(v, roots)) for v in column.to_pylist()]
-    out = pd.DataFrame(columns, columns=keep)
-    return out.sort_values(keep, kind="stable").reset_index(drop=True) if keep else out
+def rows(path: Path, roots: list[str]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The table's columns (run columns dropped, partition keys added from the path where a
+    file does not hold them) and its rows as text, paths normalised, sorted."""
+    columns: list[str] | None = None
+    out: list[tuple[str, ...]] = []
+    for file in sorted(path.rglob("*.parquet")):
+        table = pq.read_table(file)
+        for part in file.relative_to(path).parts[:-1]:
+            key, _, value = part.partition("=")
+            if value and key not in table.column_names:
+                table = table.append_column(key, pa.array([value] * table.num_rows, pa.string()))
+        keep = sorted(c for c in table.column_names if c not in RUN_COLUMNS and not c.endswith("_seconds"))
+        if columns is None:
+            columns = keep
+        elif keep != columns:
+            raise ValueError(f"{file}: columns {keep} differ from {columns}")
+        data = [[_text(v, roots) for v in table[c].to_pylist()] for c in keep]
+        out.extend(zip(*data, strict=True))
+    out.sort()
+    return columns or [], out
 
 
 def compare(base: Path, new: Path, roots: list[str]) -> list[str]:
@@ -78,18 +87,21 @@ def compare(base: Path, new: Path, roots: list[str]) -> list[str]:
         if name not in a or name not in b:
             lines.append(f"ONLY {'new' if name in b else 'base'}: {name}")
             continue
-        left, right = frame(a[name], roots), frame(b[name], roots)
-        if list(left.columns) != list(right.columns):
-            lines.append(f"DIFF {name}: columns {list(left.columns)} != {list(right.columns)}")
-        elif len(left) != len(right):
-            lines.append(f"DIFF {name}: {len(left)} rows != {len(right)} rows")
+        (left_cols, left), (right_cols, right) = rows(a[name], roots), rows(b[name], roots)
+        if left_cols != right_cols:
+            lines.append(f"DIFF {name}: columns {left_cols} != {right_cols}")
+        elif left != right:
+            only_base, only_new = Counter(left) - Counter(right), Counter(right) - Counter(left)
+            columns = sorted(
+                {c for x, y in zip(sorted(only_base.elements()), sorted(only_new.elements()), strict=False)
+                 for c, u, v in zip(left_cols, x, y, strict=True) if u != v}
+            )  # fmt: skip
+            lines.append(
+                f"DIFF {name}: {len(left)} rows against {len(right)}; {only_base.total()} only in base, "
+                f"{only_new.total()} only in new; columns that differ: {columns}"
+            )
         else:
-            differs = {c: int((left[c].astype(str) != right[c].astype(str)).sum()) for c in left.columns}
-            differs = {c: n for c, n in differs.items() if n}
-            if differs:
-                lines.append(f"DIFF {name}: {len(left)} rows; rows differing per column {differs}")
-            else:
-                lines.append(f"same {name}: {len(left)} rows x {len(left.columns)} columns")
+            lines.append(f"same {name}: {len(left)} rows x {len(left_cols)} columns")
     return lines
 
 

@@ -48,7 +48,7 @@ def settings() -> Settings:
     Variable of the same name (a non-empty one wins). Call it inside a task, never at parse time.
 
     Raises:
-        ConfigError: a numeric variable is not a positive number.
+        ConfigError: a count is not a positive whole number, or a delay not 0 or more.
     """
     env = dict(os.environ)
     for name in ENV_NAMES:

@@ -56,16 +56,18 @@ class ConfigError(SmecreditError):
 
 
 def _number(env: Mapping[str, str], name: str, default: float, whole: bool) -> float:
+    """A whole number of at least 1, or a number of at least 0 (a delay), from ``env``."""
     text = env.get(name) or ""
     if not text:
         return default
     try:
         value = int(text) if whole else float(text)
     except ValueError:
-        value = 0
-    if not value > 0:
-        kind = "whole number" if whole else "number"
-        raise ConfigError(f"{name}={text!r} is not a positive {kind}")
+        value = -1
+    if whole and not value >= 1:
+        raise ConfigError(f"{name}={text!r} is not a positive whole number")
+    if not whole and not 0 <= value < float("inf"):
+        raise ConfigError(f"{name}={text!r} is not a number of seconds, 0 or more")
     return value
 
 
@@ -95,7 +97,7 @@ class Settings:
         registry defaults to ``<lake>/models``).
 
         Raises:
-            ConfigError: a numeric variable is not a positive number.
+            ConfigError: a count is not a positive whole number, or a delay not 0 or more.
         """
         env = os.environ if env is None else env
         lake = env.get(ENV_LAKE) or str(DEFAULT_DATA / "lake")

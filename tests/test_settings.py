@@ -28,6 +28,9 @@ def test_numbers_are_checked_with_a_one_line_error() -> None:
         Settings.from_env({"SMECREDIT_INGEST_BATCH": "many"})
     with pytest.raises(ConfigError, match="SMECREDIT_FEATURE_SHARDS='0'"):
         Settings.from_env({"SMECREDIT_FEATURE_SHARDS": "0"})
+    assert Settings.from_env({"SMECREDIT_DELIVERY_BACKOFF_SECONDS": "0"}).delivery_backoff_seconds == 0
+    with pytest.raises(ConfigError, match="BACKOFF_SECONDS='-1' is not a number of seconds"):
+        Settings.from_env({"SMECREDIT_DELIVERY_BACKOFF_SECONDS": "-1"})
 
 
 def test_the_webhook_key_stays_out_of_logs() -> None:
