@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.errors import SmecreditError
 from pipelines.features.compute import leaf_order, month_number
 from pipelines.lake import filesystem, write_atomic
 
@@ -106,7 +107,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 """The compact table of each kind (both contribution sources share one)."""
 
 
-class FeatureError(Exception):
+class FeatureError(SmecreditError):
     """A snapshot or its inputs cannot be built or read; the message says which and why."""
 
 

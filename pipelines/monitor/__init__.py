@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from models.registry import Registry, RegistryError
 from pipelines.config import Settings
+from pipelines.errors import SmecreditError
 from pipelines.features import FEATURE_NAMES, InputStore, Reader, VerifiedCache, load_inputs, read_verified
 from pipelines.features.compute import compute, month_number
 from pipelines.lake import filesystem, write_parquet
@@ -103,7 +104,7 @@ BEHAVIOUR_SCHEMA = pa.schema(
 )
 
 
-class MonitorError(Exception):
+class MonitorError(SmecreditError):
     """A monitoring run cannot proceed; the message says why."""
 
 

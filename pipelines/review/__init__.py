@@ -40,6 +40,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipelines.config import Settings
+from pipelines.errors import SmecreditError
 from pipelines.features import read_verified, sealed_cutoff
 from pipelines.features.compute import month_number
 from pipelines.lake import filesystem, read_parquet_files, write_parquet
@@ -70,7 +71,7 @@ REVIEW_SCHEMA = pa.schema(
 )
 
 
-class ReviewError(Exception):
+class ReviewError(SmecreditError):
     """A review cannot run (bad rule table, missing input); the message says why."""
 
 

@@ -28,6 +28,7 @@ from models.challenger import Challenger
 from models.registry import Registry, identify
 from models.report import validation_report
 from models.scorecard import Scorecard
+from pipelines.errors import SmecreditError
 from pipelines.features import (
     FEATURE_NAMES,
     FeatureError,
@@ -61,7 +62,7 @@ SCORE_SCHEMA = pa.schema(
 )
 
 
-class ScoringError(Exception):
+class ScoringError(SmecreditError):
     """Training or scoring cannot proceed; the message says why."""
 
 
