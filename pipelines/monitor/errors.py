@@ -1,0 +1,7 @@
+"""The monitoring stage's error."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """A monitoring run cannot proceed; the message says why."""
