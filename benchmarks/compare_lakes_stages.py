@@ -6,7 +6,7 @@ Each argument is a ``make demo`` output folder (``<out>/lake``, ``<out>/world``)
 Parquet table of the two lakes is read whole (its files concatenated, hive partition keys
 as columns; a table is the folder above its first ``key=value`` level, or a single file),
 then compared: the Arrow schema, the row count and the rows as a multiset (each row's
-values rendered exactly, floats by ``repr``, rows sorted). Left out of the rows are what
+values hashed exactly, the sorted row hashes compared). Left out of the rows are what
 legitimately differs between two runs: wall-clock times (columns ending in ``_at``) and
 durations (``*_seconds``). The output folder's absolute path (in ``bundle_uri``) and the
 webhook receiver's port (in the outbox's ``recipient``) are masked. The model registry's
@@ -25,6 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -60,37 +62,46 @@ def _volatile(name: str) -> bool:
     return name.endswith("_at") or name.endswith("_seconds")
 
 
-def _cell(value: Any, root: str) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    text = repr(value)
-    return _PORT.sub("127.0.0.1:<port>", text.replace(root, "<out>"))
+def _plain(value: Any) -> Any:
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
-def rows(table: pa.Table, root: str) -> list[tuple[str, ...]]:
-    """The table's rows without volatile columns, rendered and sorted."""
-    keep = [c for c in table.column_names if not _volatile(c)]
-    columns = [table[c].to_pylist() for c in keep]
-    return sorted(tuple(_cell(v, root) for v in row) for row in zip(*columns, strict=True))
+def _frame(table: pa.Table, root: str) -> pd.DataFrame:
+    """The table without volatile columns, every value in a comparable form: floats exact,
+    lists as their repr, the output folder and the webhook port masked."""
+    frame = table.select([c for c in table.column_names if not _volatile(c)]).to_pandas()
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object or str(column.dtype) in ("str", "string"):
+            texts = (repr(_plain(v)).replace(root, "<out>") for v in column)
+            frame[name] = [_PORT.sub("127.0.0.1:<port>", t) for t in texts]
+    return frame
+
+
+def _hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row (of every value), sorted: equal arrays, equal multisets of rows."""
+    if frame.empty:
+        return np.zeros(0, dtype=np.uint64)
+    return np.sort(pd.util.hash_pandas_object(frame, index=False).to_numpy())
 
 
 def compare_table(name: str, a: pa.Table, b: pa.Table, roots: tuple[str, str]) -> list[str]:
     """What differs between the two versions of table ``name`` (empty: nothing)."""
-    problems = []
     if a.schema != b.schema:
-        problems.append(f"schema differs:\n  {a.schema}\n  vs\n  {b.schema}")
-        return problems
+        return [f"schema differs:\n  {a.schema}\n  vs\n  {b.schema}"]
+    problems = []
     if a.num_rows != b.num_rows:
         problems.append(f"{a.num_rows} rows vs {b.num_rows}")
-    ra, rb = rows(a, roots[0]), rows(b, roots[1])
-    if ra != rb:
-        only_a = sorted(set(ra) - set(rb))
-        only_b = sorted(set(rb) - set(ra))
+    fa, fb = _frame(a, roots[0]), _frame(b, roots[1])
+    ha, hb = _hashes(fa), _hashes(fb)
+    if len(ha) != len(hb) or (ha != hb).any():
+        only_a = np.setdiff1d(ha, hb)
+        only_b = np.setdiff1d(hb, ha)
         problems.append(f"rows differ: {len(only_a)} only in the first, {len(only_b)} only in the second")
-        for r in only_a[:2]:
-            problems.append(f"  first:  {r[:6]}...")
-        for r in only_b[:2]:
-            problems.append(f"  second: {r[:6]}...")
+        for frame, only, which in ((fa, only_a, "first"), (fb, only_b, "second")):
+            row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+            for row in frame[np.isin(row_hashes, only[:2])].head(2).itertuples(index=False):
+                problems.append(f"  {which}: {tuple(row)[:6]}...")
     return problems
 
 
@@ -110,7 +121,8 @@ def compare_registry(a: Path, b: Path) -> list[str]:
     if names_a != names_b:
         problems.append(f"registry files differ: {sorted(map(str, names_a ^ names_b))[:4]}")
     for rel in sorted(names_a & names_b):
-        if _without_times(json.loads((a / rel).read_text())) != _without_times(json.loads((b / rel).read_text())):
+        docs = [_without_times(json.loads((root / rel).read_text())) for root in (a, b)]
+        if docs[0] != docs[1]:
             problems.append(f"registry file {rel} differs")
     return problems
 
