@@ -12,13 +12,14 @@ import io
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pipelines.errors import SmecreditError
 from pipelines.lake import filesystem
 
 TABLES = ("applications", "loan_performance", "portfolio", "risk_managers")
 """The tables the pipeline reads from the books."""
 
 
-class BooksError(Exception):
+class BooksError(SmecreditError):
     """A table of the bank's books is missing; the message says which and where."""
 
 
