@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any
 
-from pipelines.config import ENV_NAMES, Settings
+from pipelines.config import ENV_ALERT_EMAILS, ENV_NAMES, ConfigError, Settings
 from pipelines.notify import LogNotifier, Notifier, SmtpNotifier, one_line
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,10 @@ def settings() -> Settings:
 
 def notifier(conn_id: str = "smtp_default") -> Notifier:
     """Email through the Airflow connection ``conn_id`` when it is configured, else the log."""
-    recipients = settings().alert_emails
+    try:
+        recipients = settings().alert_emails
+    except ConfigError:  # the failure being reported may be that very setting: still tell someone
+        recipients = _variable(ENV_ALERT_EMAILS) or os.environ.get(ENV_ALERT_EMAILS, "")
     try:
         from airflow.sdk import Connection
 
