@@ -11,9 +11,6 @@ from tests.conftest import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-# Written by the other half of issue #17 (schemas and the lake tables); delete this entry
-# once that change has landed and docs/lake.md exists.
-PENDING = {"docs/lake.md"}
 
 
 def _anchors(page: Path) -> set[str]:
@@ -35,8 +32,6 @@ def test_every_link_resolves_inside_the_repository(page: Path) -> None:
         resolved = (page.parent / path).resolve() if path else page
         rel = resolved.relative_to(ROOT.resolve()) if resolved.is_relative_to(ROOT.resolve()) else None
         assert rel is not None, f"{page.name} links outside the repository: {target}"
-        if rel.as_posix() in PENDING:
-            continue
         assert resolved.exists(), f"{page.name} links to a missing {target}"
         if anchor:
             assert anchor in _anchors(resolved), f"{page.name} links to a missing anchor {target}"
