@@ -42,7 +42,7 @@ def months_between(first: date, last: date) -> int:
 
 def migration_at(lake_uri: str, as_of: date, current: pd.DataFrame, params: EclParams) -> np.ndarray:
     """The monthly migration matrix at ``as_of``: transitions between consecutive month ends
-    of the ECL history before ``as_of`` and into ``current`` (``loan_id, grade``; ``D`` for
+    of the ECL history before ``as_of`` and into ``current`` (``loan_id, grade``; ``default`` for
     a defaulted loan). A loan that leaves the book without defaulting is censored."""
     names = states(params.grades)
     code = {g: i for i, g in enumerate(names)}

@@ -47,7 +47,14 @@ def behaviour_rows(lake_uri: str, loans: pd.DataFrame, as_of: date) -> pd.DataFr
 def grade_loans(rows: pd.DataFrame, model: Loaded) -> pd.DataFrame:
     """``loan_id, behaviour_pd, grade, model_id`` for the feature rows of ``behaviour_rows``."""
     if not len(rows):
-        return pd.DataFrame({"loan_id": [], "behaviour_pd": [], "grade": [], "model_id": []})
+        return pd.DataFrame(
+            {
+                "loan_id": pd.Series(dtype=str),
+                "behaviour_pd": pd.Series(dtype=float),
+                "grade": pd.Series(dtype=str),
+                "model_id": pd.Series(dtype=str),
+            }
+        )
     p = np.asarray(model.model.predict_proba(rows[list(COLUMNS)])[:, 1], dtype=float)
     return pd.DataFrame(
         {

@@ -122,7 +122,10 @@ def calibration(
 
 
 def _window(entry: dict[str, Any]) -> tuple[str, str]:
-    w = entry.get("training_window") or ["0000-00-00", "9999-12-31"]
+    """The model's training window as ISO dates (the registry's ``from`` and ``to``)."""
+    w = entry.get("training_window") or {}
+    if isinstance(w, dict):
+        return str(w.get("from", "0000-00-00"))[:10], str(w.get("to", "9999-12-31"))[:10]
     return str(w[0])[:10], str(w[1])[:10]
 
 
@@ -182,9 +185,7 @@ def behaviour_health(
     first, last = _window(entry)
     apps = books.applications[["loan_id", "disbursed_on"]]
     dev_rows = running[(running["as_of"].astype(str) >= first) & (running["as_of"].astype(str) <= last)]
-    dev_rows = dev_rows.groupby("as_of", group_keys=False).apply(
-        lambda g: g.sample(min(len(g), 400), random_state=0)
-    )
+    dev_rows = dev_rows.groupby("as_of").head(400)
     dev = (
         pd.concat(
             [

@@ -8,7 +8,7 @@ matrix is what risk managers read and challenge (it is Open Risk's ``transitionM
 cohort estimator). Each row is shrunk towards a prior: ``prior_strength`` pseudo-loan-months
 that stay in the grade, except a share equal to the grade's monthly default hazard implied by
 its master-scale PD band, so a grade with few loans is still a plausible row. Loans that are
-repaid leave the cohort (censored); loans that default move to the absorbing ``D``.
+repaid leave the cohort (censored); loans that default move to the absorbing ``default``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from models.metrics import GRADES
 
-DEFAULT = "D"
+DEFAULT = "default"  # the absorbing state (grade D is a master-scale grade)
 
 
 def states(grades: Sequence[str]) -> tuple[str, ...]:

@@ -79,10 +79,11 @@ def partition_uri(lake_uri: str, table: str, as_of: date) -> str:
 
 def write_month(lake_uri: str, table: str, as_of: date, frame: pd.DataFrame) -> None:
     schema = SCHEMAS[table]
-    write_parquet(
-        partition_uri(lake_uri, table, as_of),
-        pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False),
-    )
+    if len(frame):
+        data = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    else:
+        data = schema.empty_table()
+    write_parquet(partition_uri(lake_uri, table, as_of), data)
 
 
 def read_months(
