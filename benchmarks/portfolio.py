@@ -97,7 +97,6 @@ def build_big_book(src: Path, copies: int, out: Path, as_of: date) -> Settings:
     performance, recoveries, feature rows, scores, alerts and the ECL months before ``as_of``
     copied with suffixed ids (a copy's receipts are the original's: the chain is shared)."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
     from pipelines.portfolio.tables import read_month, write_month
 
@@ -116,17 +115,12 @@ def build_big_book(src: Path, copies: int, out: Path, as_of: date) -> Settings:
     for snap in sorted((Path(s.lake_uri) / "features").glob("as_of_month=*/part-0.parquet")):
         target = Path(big.lake_uri) / "features" / snap.parent.name / "part-0.parquet"
         target.parent.mkdir(parents=True)
-        pq.write_table(
-            pq.Table.from_pandas(
-                _replicate(pd.read_parquet(snap), copies, ("firm_id",)), preserve_index=False
-            ),
-            target,
-        )
+        _replicate(pd.read_parquet(snap), copies, ("firm_id",)).to_parquet(target, index=False)
     for day in sorted((Path(s.lake_uri) / "scores" / "pre_loan").glob("applied_on=*/*.parquet")):
         target = Path(big.lake_uri) / "scores" / "pre_loan" / day.parent.name / day.name
         target.parent.mkdir(parents=True, exist_ok=True)
         frame = _replicate(pd.read_parquet(day), copies, ("application_id", "firm_id"))
-        pq.write_table(pq.Table.from_pandas(frame, preserve_index=False), target)
+        frame.to_parquet(target, index=False)
     m = add_months(as_of, -1)
     while (prev := read_month(s.lake_uri, "ecl", m)) is not None:
         write_month(big.lake_uri, "ecl", m, _replicate(prev, copies, ("loan_id", "firm_id")))
