@@ -25,8 +25,9 @@ from pipelines.portfolio.health import assess_models, notify_breaches
 from pipelines.portfolio.migration import (
     DEFAULT,
     cumulative_default,
-    grade_hazard,
     migration_matrix,
+    prior_hazard,
+    state_of,
     states,
     transition_counts,
 )
@@ -44,10 +45,10 @@ def migration_at(lake_uri: str, as_of: date, current: pd.DataFrame, params: EclP
     """The monthly migration matrix at ``as_of``: transitions between consecutive month ends
     of the ECL history before ``as_of`` and into ``current`` (``loan_id, grade``; ``default`` for
     a defaulted loan). A loan that leaves the book without defaulting is censored."""
-    names = states(params.grades)
+    names = states(params.grades, params.delinquency)
     code = {g: i for i, g in enumerate(names)}
-    hist = read_months(lake_uri, "ecl", before=as_of, columns=["loan_id", "as_of", "grade"])
-    hist = pd.concat([hist, current[["loan_id", "grade"]].assign(as_of=as_of)], ignore_index=True)
+    hist = read_months(lake_uri, "ecl", before=as_of, columns=["loan_id", "as_of", "state"])
+    hist = pd.concat([hist, current[["loan_id", "state"]].assign(as_of=as_of)], ignore_index=True)
     hist["as_of"] = pd.to_datetime(hist["as_of"]).dt.date
     start, end = [], []
     by_month = {m: g for m, g in hist.groupby("as_of")}
@@ -55,11 +56,11 @@ def migration_at(lake_uri: str, as_of: date, current: pd.DataFrame, params: EclP
         g1 = by_month.get(add_months(m0, 1))
         if g1 is None:
             continue
-        pairs = g0[g0["grade"] != DEFAULT].merge(g1, on="loan_id", suffixes=("_0", "_1"))
-        start.extend(pairs["grade_0"].map(code))
-        end.extend(pairs["grade_1"].map(code))
+        pairs = g0[g0["state"] != DEFAULT].merge(g1, on="loan_id", suffixes=("_0", "_1"))
+        start.extend(pairs["state_0"].map(code))
+        end.extend(pairs["state_1"].map(code))
     counts = transition_counts(np.asarray(start, dtype=int), np.asarray(end, dtype=int), len(names))
-    hazard = grade_hazard(params.grades, params.behaviour_horizon_months)
+    hazard = prior_hazard(params.grades, params.delinquency, params.behaviour_horizon_months)
     return migration_matrix(counts, hazard, params.prior_strength)
 
 
@@ -99,8 +100,9 @@ def measure(
     """The ECL rows of the book at ``as_of`` graded by ``model``."""
     params = policy.ecl
     book = _origination(_graded(settings, loans_at(books, as_of, params), as_of, model), opening, as_of)
-    code = {g: i for i, g in enumerate(params.grades)}
-    book["grade_code"] = book["grade"].map(code).fillna(-1).astype(int)
+    code = {g: i for i, g in enumerate(states(params.grades, params.delinquency)[:-1])}
+    book["state"] = state_of(book["grade"], book["dpd"], params.delinquency)
+    book["grade_code"] = book["state"].map(code).fillna(-1).astype(int)
     orig = book["grade_at_origination"].map(code).fillna(len(params.grades) - 1).astype(int).to_numpy()
     horizon = int((book["remaining_months"] + book["months_observed"]).max()) + 1 if len(book) else 13
     matrix = migration_at(settings.lake_uri, as_of, book, params)

@@ -1,6 +1,10 @@
 """The PD term structure: a monthly migration matrix between behaviour grades, with default
 absorbing, estimated by the cohort method from the loan-month history.
 
+A loan that is behind (30 or 60 days past due) is in a delinquency state instead of its
+grade, because roll rates from arrears are much steeper than any grade's hazard; the states
+and their priors are in the policy.
+
 Why a Markov chain of grades rather than a survival model: the behaviour grade already folds
 the firm's chain evidence and its days past due into one state, the book is a few thousand
 loans with a few dozen defaults a year (too few to fit hazards per term and vintage), and a
@@ -16,14 +20,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from models.metrics import GRADES
 
 DEFAULT = "default"  # the absorbing state (grade D is a master-scale grade)
 
 
-def states(grades: Sequence[str]) -> tuple[str, ...]:
-    return (*grades, DEFAULT)
+def states(grades: Sequence[str], delinquency: Sequence[tuple[str, int, float]] = ()) -> tuple[str, ...]:
+    """The chain's states: the grades of current loans, the delinquency states, default."""
+    return (*grades, *(d[0] for d in delinquency), DEFAULT)
+
+
+def state_of(grade: pd.Series, dpd: pd.Series, delinquency: Sequence[tuple[str, int, float]]) -> pd.Series:
+    """A running loan's state: its delinquency state (the last whose ``from_dpd`` it reached)
+    when behind, else its grade; ``default`` stays."""
+    out = grade.astype(object).copy()
+    running = (grade != DEFAULT).to_numpy()
+    for name, from_dpd, _ in sorted(delinquency, key=lambda d: d[1]):
+        out[running & (dpd.to_numpy() >= from_dpd)] = name
+    return out
+
+
+def prior_hazard(
+    grades: Sequence[str], delinquency: Sequence[tuple[str, int, float]], horizon_months: int
+) -> np.ndarray:
+    """The prior monthly default hazard of every state but default."""
+    return np.concatenate([grade_hazard(grades, horizon_months), [d[2] for d in delinquency]])
 
 
 def grade_hazard(grades: Sequence[str], horizon_months: int) -> np.ndarray:

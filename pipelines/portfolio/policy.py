@@ -17,6 +17,7 @@ RULE_KINDS = {
     "credit_impaired": ("alert_rules",),
     "dpd_30": ("threshold",),
     "sicr": ("relative", "absolute"),
+    "behaviour_pd": ("threshold",),
     "watch_list": ("severity",),
     "performing": (),
 }
@@ -37,6 +38,7 @@ class Scenario:
 @dataclass(frozen=True)
 class EclParams:
     grades: tuple[str, ...]
+    delinquency: tuple[tuple[str, int, float], ...]  # (state, from days past due, prior monthly hazard)
     behaviour_horizon_months: int
     prior_strength: float
     collateral_haircut: float
@@ -73,6 +75,10 @@ class Policy:
             )
             ecl = EclParams(
                 tuple(str(g) for g in e["grades"]),
+                tuple(
+                    (str(d["name"]), int(d["from_dpd"]), float(d["prior_hazard"]))
+                    for d in e.get("delinquency_states", [])
+                ),
                 int(e["behaviour_horizon_months"]),
                 float(e["prior_strength"]),
                 float(e["collateral_haircut"]),

@@ -2,8 +2,8 @@
 that holds decides the stage and is named in ``stage_reason``. Stage 3 (credit-impaired):
 defaulted, 90+ days past due, or an open critical alert of a rule that means impairment;
 stage 2 (significant increase in credit risk): more than 30 days past due (the backstop),
-lifetime PD against the lifetime PD expected at origination, or the watch list (an open
-critical alert); stage 1 otherwise."""
+lifetime PD against the lifetime PD expected at origination, a behaviour PD at the
+monitor's critical level, or the watch list (an open critical alert); stage 1 otherwise."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ SEVERITY_ORDER = ("info", "warning", "critical")
 
 def rule_holds(rule: dict[str, Any], loans: pd.DataFrame) -> np.ndarray:
     """Where ``rule`` holds for each loan. ``loans`` has ``status, dpd, pd_lifetime,
-    pd_lifetime_at_origination`` and ``open_alerts`` (a list of (rule, severity) per loan)."""
+    pd_lifetime_at_origination, behaviour_pd`` and ``open_alerts`` (a list of (rule,
+    severity) per loan)."""
     kind = rule["rule"]
     n = len(loans)
     if kind == "defaulted":
@@ -31,6 +32,8 @@ def rule_holds(rule: dict[str, Any], loans: pd.DataFrame) -> np.ndarray:
         now = loans["pd_lifetime"].to_numpy(dtype=float)
         then = loans["pd_lifetime_at_origination"].to_numpy(dtype=float)
         return np.asarray((now >= float(rule["relative"]) * then) & (now - then >= float(rule["absolute"])))
+    if kind == "behaviour_pd":
+        return np.asarray(loans["behaviour_pd"].fillna(0.0).to_numpy(dtype=float) >= float(rule["threshold"]))
     if kind == "credit_impaired":
         wanted = set(rule["alert_rules"])
         return np.array(

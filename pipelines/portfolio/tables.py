@@ -36,6 +36,7 @@ ECL_SCHEMA = pa.schema(
         pa.field("status", pa.string(), nullable=False),
         pa.field("dpd", pa.int64(), nullable=False),
         pa.field("grade", pa.string(), nullable=False),
+        pa.field("state", pa.string(), nullable=False),  # the migration state: grade, dpd_30, dpd_60, default
         pa.field("behaviour_pd", pa.float64()),
         pa.field("grade_at_origination", pa.string(), nullable=False),
         pa.field("first_month_end", pa.date32(), nullable=False),

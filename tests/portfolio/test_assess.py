@@ -22,7 +22,8 @@ from tests.airflow_helpers import load_dag, run_dag
 from tests.conftest import lake_settings
 from tests.monitor.test_monitor import Servers
 
-MONTHS = month_ends(date(2024, 9, 30), date(2025, 8, 31))
+MONTHS = month_ends(date(2025, 3, 31), date(2025, 8, 31))
+pytestmark = pytest.mark.timeout(1800)  # the session fixtures simulate, ingest and train a world
 
 
 @pytest.fixture(scope="module")

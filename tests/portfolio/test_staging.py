@@ -19,6 +19,7 @@ def loans(**overrides: list[object]) -> pd.DataFrame:
         "dpd": [0],
         "pd_lifetime": [0.02],
         "pd_lifetime_at_origination": [0.02],
+        "behaviour_pd": [0.01],
         "open_alerts": [[]],
     }
     base.update(overrides)
@@ -35,8 +36,10 @@ def loans(**overrides: list[object]) -> pd.DataFrame:
         ({"status": ["delinquent"], "dpd": [60]}, 2, "dpd_30"),
         ({"status": ["delinquent"], "dpd": [30]}, 1, "performing"),  # the backstop is more than 30
         ({"pd_lifetime": [0.10], "pd_lifetime_at_origination": [0.03]}, 2, "sicr"),
-        ({"pd_lifetime": [0.05], "pd_lifetime_at_origination": [0.02]}, 1, "performing"),  # +3 points < 4
-        ({"pd_lifetime": [0.30], "pd_lifetime_at_origination": [0.20]}, 1, "performing"),  # 1.5x < 2x
+        ({"pd_lifetime": [0.03], "pd_lifetime_at_origination": [0.02]}, 1, "performing"),  # +1 point < 2
+        ({"pd_lifetime": [0.30], "pd_lifetime_at_origination": [0.25]}, 1, "performing"),  # 1.2x < 1.5x
+        ({"behaviour_pd": [0.12]}, 2, "behaviour_pd"),
+        ({"behaviour_pd": [float("nan")], "status": ["default"], "dpd": [90]}, 3, "defaulted"),
         ({"open_alerts": [[("behaviour_pd", "critical")]]}, 2, "watch_list"),
         ({"open_alerts": [[("sales_drop", "warning")]]}, 1, "performing"),
         ({"open_alerts": [[("lease_flight", "warning")]]}, 1, "performing"),
@@ -53,6 +56,7 @@ def test_the_first_rule_that_holds_decides() -> None:
         dpd=[90, 120, 60, 0],
         pd_lifetime=[0.5, 0.5, 0.5, 0.5],
         pd_lifetime_at_origination=[0.01] * 4,
+        behaviour_pd=[0.5] * 4,
         open_alerts=[[("lease_flight", "critical")]] * 4,
     )
     stage, reason = assign_stages(frame, POLICY.staging)
