@@ -58,24 +58,25 @@ def _row(as_of: date, entry: dict[str, Any], metric: str, subject: str, value: f
 def stability(
     as_of: date, loaded: Loaded, dev: pd.DataFrame, now: pd.DataFrame, policy: Policy
 ) -> list[dict[str, Any]]:
-    """PSI of the PDs and CSI per feature of ``now`` against ``dev`` (feature frames)."""
+    """PSI of the PDs and CSI per feature of ``now`` against ``dev`` (feature frames). With
+    fewer than ``min_grade_count`` rows this month the indices are written but breach nothing
+    (a handful of applications says little about a population)."""
     entry, model, mon = loaded.entry, loaded.model, policy.monitoring
     if len(dev) < 2 or not len(now):
         return []
-    cols = list(COLUMNS) if entry["family"] == "behaviour" else list(getattr(model, "features_", COLUMNS))
-    cols = [c for c in cols if c in dev.columns and c in now.columns]
-    p_dev = model.predict_proba(
-        dev[[c for c in COLUMNS if c in dev]] if entry["family"] == "behaviour" else dev
-    )[:, 1]
-    p_now = model.predict_proba(
-        now[[c for c in COLUMNS if c in now]] if entry["family"] == "behaviour" else now
-    )[:, 1]
+    enough = len(now) >= int(mon["min_grade_count"])
+    behaviour = entry["family"] == "behaviour"
+    p_dev = model.predict_proba(dev[[c for c in COLUMNS if c in dev]] if behaviour else dev)[:, 1]
+    p_now = model.predict_proba(now[[c for c in COLUMNS if c in now]] if behaviour else now)[:, 1]
     value = metrics.psi(p_dev, p_now)
-    warn = float(mon.get("psi_warning", 0.1))
-    rows = [_row(as_of, entry, "psi", "pd", value, float(mon["psi_breach"]), value > float(mon["psi_breach"]),
-                 len(now), development_rows=len(dev), warning=value > warn)]  # fmt: skip
+    limit, warn = float(mon["psi_breach"]), float(mon.get("psi_warning", 0.1))
+    rows = [
+        _row(as_of, entry, "psi", "pd", value, limit, enough and value > limit, len(now),
+             development_rows=len(dev), warning=value > warn, tested=enough)
+    ]  # fmt: skip
     bins = getattr(model, "bins_", {})
-    for name in getattr(model, "features_", cols):
+    limit = float(mon["csi_breach"])
+    for name in getattr(model, "features_", []):
         if name not in dev.columns or name not in now.columns:
             continue
         if name in bins:
@@ -86,11 +87,7 @@ def stability(
                 pd.to_numeric(dev[name], errors="coerce").fillna(-1),
                 pd.to_numeric(now[name], errors="coerce").fillna(-1),
             )
-        rows.append(
-            _row(
-                as_of, entry, "csi", name, v, float(mon["csi_breach"]), v > float(mon["csi_breach"]), len(now)
-            )
-        )
+        rows.append(_row(as_of, entry, "csi", name, v, limit, enough and v > limit, len(now), tested=enough))
     return rows
 
 

@@ -26,7 +26,7 @@ def _by(frame: pd.DataFrame, key: str) -> pd.DataFrame:
         loans=("loan_id", "size"), ead_yuan=("ead_fen", "sum"), ecl_yuan=("ecl_fen", "sum")
     )
     g["coverage"] = g["ecl_yuan"] / g["ead_yuan"].clip(lower=1)
-    g[["ead_yuan", "ecl_yuan"]] = (g[["ead_yuan", "ecl_yuan"]] / 100).round(0)
+    g[["ead_yuan", "ecl_yuan"]] = (g[["ead_yuan", "ecl_yuan"]] / 100).round(0).astype("int64")
     return g.reset_index()
 
 
