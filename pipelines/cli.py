@@ -302,6 +302,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _portfolio_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``ecl`` and ``model-health`` (pipelines/portfolio, docs/portfolio.md)."""
+    p = sub.add_parser("ecl", help="assess the book: IFRS 9 stages, expected credit loss, movements")
+    p.add_argument("--as-of", type=_date, required=True, help="YYYY-MM-DD: the month end on or before it")
+    p.add_argument("--through", type=_date, help="YYYY-MM-DD: every month end up to this one, in order")
+    p.add_argument("--read-only", action="store_true", help="print what is stored, assess nothing")
+    p.set_defaults(func=cmd_ecl)
+
+    p = sub.add_parser("model-health", help="print the models' monthly health (PSI, CSI, calibration)")
+    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: that month (default: the latest assessed)")
+    p.set_defaults(func=cmd_model_health)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
@@ -371,15 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("ecl", help="assess the book: IFRS 9 stages, expected credit loss, movements")
-    p.add_argument("--as-of", type=_date, required=True, help="YYYY-MM-DD: the month end on or before it")
-    p.add_argument("--through", type=_date, help="YYYY-MM-DD: every month end up to this one, in order")
-    p.add_argument("--read-only", action="store_true", help="print what is stored, assess nothing")
-    p.set_defaults(func=cmd_ecl)
-
-    p = sub.add_parser("model-health", help="print the models' monthly health (PSI, CSI, calibration)")
-    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: that month (default: the latest assessed)")
-    p.set_defaults(func=cmd_model_health)
+    _portfolio_commands(sub)
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")
