@@ -37,6 +37,7 @@ from pipelines.scoring import labels, read_scores, with_features
 from pipelines.scoring.behaviour import COLUMNS
 
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+_DEVELOPMENT: dict[tuple[str, str], pd.DataFrame] = {}  # the last pre-loan development sample read
 
 
 def _row(as_of: date, entry: dict[str, Any], metric: str, subject: str, value: float, threshold: float | None,
@@ -134,7 +135,11 @@ def pre_loan_health(
     first, last = _window(entry)
     applied = apps["applied_on"].astype(str)
     month = applied.str[:7] == f"{as_of:%Y-%m}"
-    dev = with_features(settings.lake_uri, apps[(applied >= first) & (applied <= last)])
+    key = (settings.lake_uri, str(entry["model_id"]))
+    if key not in _DEVELOPMENT:  # a model's development sample never changes: read it once
+        _DEVELOPMENT.clear()
+        _DEVELOPMENT[key] = with_features(settings.lake_uri, apps[(applied >= first) & (applied <= last)])
+    dev = _DEVELOPMENT[key]
     now = with_features(settings.lake_uri, apps[month])
     rows = stability(as_of, loaded, dev, now, policy)
     if len(now):
