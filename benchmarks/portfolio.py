@@ -49,14 +49,22 @@ def step(name: str, started: float) -> float:
     return now
 
 
-def build_world(firms: int, months: int, seed: int, out: Path) -> None:
+def build_world(
+    firms: int,
+    months: int,
+    seed: int,
+    out: Path,
+    credit: dict[str, float] | None = None,
+    min_bads: tuple[int, int] = (20, 5),
+) -> None:
     from pipelines.demo import DEMO_WORLD
     from pipelines.ingest import IngestConfig, ingest
     from pipelines.simulate import WorldConfig, simulate
 
     started = time.perf_counter()
     s = settings_for(out)
-    cfg = WorldConfig(firms=firms, months=months, seed=seed, **DEMO_WORLD)  # type: ignore[arg-type]
+    knobs = credit or DEMO_WORLD
+    cfg = WorldConfig(firms=firms, months=months, seed=seed, **knobs)  # type: ignore[arg-type]
     if not (out / "world" / "world.json").exists():
         simulate(cfg, out / "world")
     step("simulated", started)
@@ -67,9 +75,9 @@ def build_world(firms: int, months: int, seed: int, out: Path) -> None:
     for m in ends:
         build_snapshot(s.lake_uri, m)
     step(f"features for {len(ends)} month ends", started)
-    train(s.lake_uri, s.bank_uri, s.models_uri, min_bads=(20, 5))
+    train(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads)
     try:
-        train_behaviour(s.lake_uri, s.bank_uri, s.models_uri)
+        train_behaviour(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads)
     except ScoringError as exc:
         print(f"no behaviour model: {exc}")
     step("trained", started)
@@ -159,6 +167,9 @@ def main() -> None:
     p.add_argument("--months", type=int, default=36)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--apply-per-firm-year", type=float, help="default: the demo's")
+    p.add_argument("--miss-intercept", type=float, help="default: the demo's")
+    p.add_argument("--min-bads", type=int, nargs=2, default=(20, 5), metavar=("TRAIN", "OOT"))
     p = sub.add_parser("runtime")
     p.add_argument("--from", dest="src", type=Path, required=True)
     p.add_argument("--firms", type=int, default=50_000)
@@ -166,7 +177,13 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.command == "world":
-        build_world(args.firms, args.months, args.seed, args.out)
+        credit = None
+        if args.apply_per_firm_year is not None or args.miss_intercept is not None:
+            from pipelines.demo import DEMO_WORLD
+
+            given = {"apply_per_firm_year": args.apply_per_firm_year, "miss_intercept": args.miss_intercept}
+            credit = {**DEMO_WORLD, **{k: v for k, v in given.items() if v is not None}}
+        build_world(args.firms, args.months, args.seed, args.out, credit, tuple(args.min_bads))
     else:
         runtime(args.src, args.firms, args.out, args.repeats)
 
