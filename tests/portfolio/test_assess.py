@@ -108,7 +108,9 @@ def test_cli_ecl_and_model_health(
     assert "model health at 2025-08-31" in capsys.readouterr().out
     assert main(["ecl", "--as-of", "2025-08-31", "--through", "2025-01-31"]) == 2
     assert "before --as-of" in capsys.readouterr().err
-    assert main(["ecl", "--as-of", "31/08/2025"]) == 2
+    with pytest.raises(SystemExit) as bad_date:
+        main(["ecl", "--as-of", "31/08/2025"])
+    assert bad_date.value.code == 2 and "not a date" in capsys.readouterr().err
     monkeypatch.setenv("SMECREDIT_PORTFOLIO_POLICY", str(assessed / "nope.json"))
     assert main(["ecl", "--as-of", "2025-08-31"]) == 1
     assert "unreadable" in capsys.readouterr().err
