@@ -235,12 +235,60 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ecl(args: argparse.Namespace) -> int:
+    import os
+
+    from models.registry import RegistryError
+    from pipelines.config import Settings
+    from pipelines.features import FeatureError, month_end_on_or_before, month_ends
+    from pipelines.portfolio import ENV_POLICY, Policy, PortfolioError, assess_months
+    from pipelines.portfolio.views import ecl_summary
+    from pipelines.scoring import ScoringError
+
+    settings = Settings.from_env()
+    last = args.through or args.as_of
+    if last < args.as_of:
+        return _fail(f"--through {last} is before --as-of {args.as_of}")
+    try:
+        policy = Policy.load(os.environ.get(ENV_POLICY) or None)
+        if not args.read_only:
+            for row in assess_months(settings, policy, month_ends(args.as_of, last)):
+                print(json.dumps(row))
+    except (PortfolioError, ScoringError, FeatureError, RegistryError) as exc:
+        return _fail(str(exc), 1)
+    print(ecl_summary(settings.lake_uri, month_end_on_or_before(last)))
+    return 0
+
+
+def cmd_model_health(args: argparse.Namespace) -> int:
+    from pipelines.config import Settings
+    from pipelines.features import month_end_on_or_before
+    from pipelines.portfolio.views import health_summary
+
+    as_of = month_end_on_or_before(args.as_of) if args.as_of else None
+    print(health_summary(Settings.from_env().lake_uri, as_of))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
     return run_demo(
         args.out, firms=args.firms, months=args.months, monitor_months=args.monitor_months, seed=args.seed
     )
+
+
+def _portfolio_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``ecl`` and ``model-health`` (pipelines/portfolio, docs/portfolio.md)."""
+    p = sub.add_parser("ecl", help="assess the book: IFRS 9 stages, expected credit loss, movements")
+    p.add_argument("--as-of", type=_date, required=True, help="YYYY-MM-DD: the month end on or before it")
+    p.add_argument("--through", type=_date, help="YYYY-MM-DD: every month end up to this one, in order")
+    p.add_argument("--read-only", action="store_true", help="print what is stored, assess nothing")
+    p.set_defaults(func=cmd_ecl)
+
+    p = sub.add_parser("model-health", help="print the models' monthly health (PSI, CSI, calibration)")
+    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: that month (default: the latest assessed)")
+    p.set_defaults(func=cmd_model_health)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the score, review and alert tables to CSV")
     p.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     p.set_defaults(func=cmd_export)
+
+    _portfolio_commands(sub)
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")

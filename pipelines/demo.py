@@ -115,7 +115,7 @@ def run_demo(
     out = (out or DEFAULT_DATA).resolve()
     started = time.perf_counter()
     world_dir, lake, home = out / "world", out / "lake", out / "airflow-home"
-    steps = 9
+    steps = 10
     say = _progress(started, steps)
     say(1, f"simulating {firms:,} firms over {months} months into {world_dir}")
     cfg = WorldConfig(firms=firms, months=months, seed=seed, **(world if world is not None else DEMO_WORLD))
@@ -166,6 +166,8 @@ def run_demo(
          {"day": str(monitor_from), "through": str(last)}),
         ("monitor_post_loan", f"monitor active loans weekly from {monitor_from}",
          {"day": str(monitor_from), "through": str(last), "every_days": 7}),
+        ("assess_portfolio", "IFRS 9 stages, expected credit loss, movements and model health per month end",
+         {"as_of": span["day"], "through": span["through"]}),
     ]  # fmt: skip
     from pipelines.airflow_edge import without_deadline
 
@@ -190,7 +192,7 @@ def run_demo(
             if run.state != "success":
                 print(f"DAG {dag_id} ended {run.state}; stopping. Lake: {lake}")
                 return 1
-    say(9, "writing the report")
+    say(steps, "writing the report")
     from pipelines.config import Settings
     from pipelines.report import write_report
 

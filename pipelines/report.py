@@ -29,6 +29,7 @@ from pipelines.config import Settings
 from pipelines.lake import filesystem, write_atomic
 from pipelines.monitor import read_alerts
 from pipelines.monitor.outbox import Outbox
+from pipelines.portfolio.report import portfolio_section
 from pipelines.review import read_reviews
 from pipelines.scoring import labels, read_scores
 
@@ -227,6 +228,7 @@ def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
         scores_section(settings),
         review_section(settings.lake_uri),
         alerts_section(settings.lake_uri),
+        portfolio_section(settings),
     ):
         parts.append(text)
         figures.update(f)

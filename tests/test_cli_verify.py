@@ -131,6 +131,8 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
         "lake/alerts/alerts.parquet",
     ):
         assert (tmp_path / produced).exists(), produced
+    # every month end assessed, from the one on or before the first day (an empty book) to the last
+    assert len(list((tmp_path / "lake" / "ecl").glob("as_of_month=*"))) == 21
     assert list((tmp_path / "mail").glob("*.eml")), "no alert digest reached the demo's SMTP sink"
     assert list((tmp_path / "webhook").glob("*.json")), "no alert digest reached the demo's webhook sink"
     assert (tmp_path / "lake" / "ingest_log").is_dir() and (

@@ -1,5 +1,5 @@
 """The bank's own books, which are not on chain: applications, loans and their monthly
-performance, risk managers and who watches which loan."""
+performance, recoveries after default, risk managers and who watches which loan."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pipelines.simulate.config import REGIONS, WorldConfig
 from pipelines.simulate.economy import S_FRAUD, Economy, FraudPlan, day_str, month_days
 from pipelines.simulate.population import rng_for
 
-S_INTENT, S_APPLY, S_PERFORM = 20, 21, 22
+S_INTENT, S_APPLY, S_PERFORM, S_PRICE, S_RECOVER = 20, 21, 22, 23, 24
 LEAD_MONTHS = 3  # firms decide to apply this long ahead (and prepare, honestly or not)
 
 
@@ -24,9 +24,15 @@ class Loan:
     term: int
     start_month: int
     receipts: list[str]
+    rate: float = 0.0
     dpd: int = 0
     paid: int = 0
     status: str = "current"
+    # after a default: the balance still owed, the month the collateral is sold, its haircut
+    outstanding: int = 0
+    default_month: int = -1
+    sale_month: int = -1
+    haircut: float = 0.0
 
 
 def risk_managers(cfg: WorldConfig) -> list[dict[str, Any]]:
@@ -54,6 +60,8 @@ class Bank:
         self.loans: list[Loan] = []
         self.applications: list[dict[str, Any]] = []
         self.performance: list[dict[str, Any]] = []
+        self.workouts: list[Loan] = []  # defaulted loans still being recovered
+        self.recoveries: list[dict[str, Any]] = []
         self.portfolio: list[dict[str, Any]] = []
         self.managers = risk_managers(cfg)
 
@@ -84,6 +92,7 @@ class Bank:
         """Applications of month ``t`` (intents from ``t - LEAD_MONTHS``) are made and funded."""
         cfg, eco, ids = self.cfg, self.eco, self.pop.ids
         rng = rng_for(cfg, S_APPLY, t)
+        price = rng_for(cfg, S_PRICE, t)
         first, last = month_days(cfg, t)
         due = [p for p in eco.plans if p.apply_month == t]
         eco.plans = [p for p in eco.plans if p.apply_month > t]
@@ -107,6 +116,12 @@ class Bank:
             term = int(rng.choice([6, 12, 12, 24]))
             loan_id = "LN" + app_id[3:]
             disbursed = day + int(rng.integers(3, 8))
+            rate = round(
+                cfg.base_rate
+                + cfg.risk_spread * float(np.clip(-eco.h[firm], 0, 3))
+                + float(price.uniform(0, cfg.rate_noise)),
+                4,
+            )
             self.applications.append(
                 {
                     "application_id": app_id,
@@ -118,6 +133,7 @@ class Bank:
                     "invoice_nos": [i.invoice_no for i in offered],
                     "loan_id": loan_id,
                     "disbursed_on": day_str(disbursed),
+                    "annual_rate": rate,
                 }
             )
             for no in receipts:
@@ -131,7 +147,7 @@ class Bank:
                     "assigned_on": day_str(disbursed),
                 }
             )
-            self.loans.append(Loan(loan_id, firm, amount, term, t, receipts))
+            self.loans.append(Loan(loan_id, firm, amount, term, t, receipts, rate))
             if plan.inflate:
                 self.eco.truth.append(
                     {
@@ -202,7 +218,8 @@ class Bank:
                     self._collateral_leaves(rng, loan, last)
             balance = int(loan.amount_fen * max(0, loan.term - loan.paid) / loan.term)
             if loan.dpd >= 90:
-                loan.status = "default"
+                loan.status, loan.outstanding, loan.default_month = "default", balance, t
+                self.workouts.append(loan)
             elif loan.paid >= loan.term and loan.dpd == 0:
                 loan.status, balance = "repaid", 0
                 for no in loan.receipts:
@@ -243,3 +260,44 @@ class Bank:
                     "end_on": day_str(day),
                 }
             )
+
+    def recover(self, t: int) -> None:
+        """Month ``t`` of the recoveries on defaulted loans: the goods behind receipts still
+        pledged to the bank are sold (the receipt is released on the chain) at a haircut,
+        then part of the unsecured remainder comes in each month, more from healthier firms;
+        after ``recovery_months`` the rest is written off."""
+        cfg, eco = self.cfg, self.eco
+        rng = rng_for(cfg, S_RECOVER, t)
+        _, last = month_days(cfg, t)
+        for loan in self.workouts:
+            if loan.default_month == t:
+                loan.sale_month = t + 1 + int(rng.integers(0, 3))
+                loan.haircut = float(rng.uniform(cfg.collateral_haircut_low, cfg.collateral_haircut_high))
+                continue
+            if loan.sale_month == t:
+                value = 0.0
+                for no in loan.receipts:
+                    rec = eco.receipts.get(no)
+                    if rec is not None and rec.status == "pledged" and rec.pledgee == cfg.bank_name:
+                        value += float(rec.body["quantity"]) * float(rec.body["unit_value_fen"])
+                        eco.receipt_event(rng, no, "released", None, last - int(rng.integers(0, 10)))
+                proceeds = int(min(loan.outstanding, value * (1 - loan.haircut)))
+                self._recovered(loan, proceeds, last, "collateral")
+            elif t > loan.sale_month:
+                health = cfg.recovery_health_slope * eco.h[loan.firm]
+                share = cfg.unsecured_recovery_rate * 2 / (1 + np.exp(-health))
+                if eco.flight_month[loan.firm] >= 0:
+                    share *= cfg.flight_recovery_factor
+                amount = int(loan.outstanding * min(1.0, share * float(rng.gamma(2.0, 0.5))))
+                self._recovered(loan, amount, last, "unsecured")
+        self.workouts = [
+            w for w in self.workouts if w.outstanding > 0 and t < w.default_month + cfg.recovery_months
+        ]
+
+    def _recovered(self, loan: Loan, amount: int, day: int, source: str) -> None:
+        if amount <= 0:
+            return
+        loan.outstanding -= amount
+        self.recoveries.append(
+            {"loan_id": loan.loan_id, "month_end": day_str(day), "amount_fen": amount, "source": source}
+        )

@@ -54,6 +54,25 @@ class WorldConfig:
     miss_slope: float = 1.35  # per unit of health below 0
     roll_intercept: float = -1.9  # logit of missing again once behind (delinquency is sticky)
     cure_prob: float = 0.35
+    # Pricing: the annual rate of a loan is base_rate + risk_spread * (how far the firm's
+    # health is below 0, capped at 3) + a uniform draw up to rate_noise (stream S_PRICE).
+    base_rate: float = 0.045
+    risk_spread: float = 0.02
+    rate_noise: float = 0.03
+
+    # Recoveries after a default (stream S_RECOVER): the receipts still pledged to the bank
+    # are sold 1 to 3 months after the default at a haircut drawn uniformly between
+    # collateral_haircut_low and _high; then, until recovery_months after the default, each
+    # month recovers a share of the unsecured remainder with mean unsecured_recovery_rate *
+    # 2 * sigmoid(recovery_health_slope * health) (a gamma(2, 1/2) multiple of it), times
+    # flight_recovery_factor for a firm that emptied its premises. What is left afterwards
+    # is written off (no record).
+    recovery_months: int = 12
+    collateral_haircut_low: float = 0.2
+    collateral_haircut_high: float = 0.5
+    unsecured_recovery_rate: float = 0.035
+    recovery_health_slope: float = 1.0
+    flight_recovery_factor: float = 0.2
 
     # Misbehaviour, as shares of applications (or of firms for rings and flight)
     fake_trade_rate: float = 0.03
@@ -69,5 +88,9 @@ class WorldConfig:
             raise ValueError(f"months must be between 1 and 240, got {self.months}")
         if self.start.day != 1:
             raise ValueError(f"start must be the first day of a month, got {self.start}")
+        if not 0 <= self.collateral_haircut_low <= self.collateral_haircut_high <= 1:
+            raise ValueError("collateral haircuts must satisfy 0 <= low <= high <= 1")
+        if self.recovery_months < 1:
+            raise ValueError(f"recovery_months must be at least 1, got {self.recovery_months}")
         if self.hash_alg not in ("sha256", "sm3"):
             raise ValueError(f"hash_alg must be sha256 or sm3, got {self.hash_alg!r}")

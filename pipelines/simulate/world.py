@@ -86,6 +86,7 @@ SCHEMAS = {
             ("invoice_nos", pa.list_(pa.string())),
             ("loan_id", pa.string()),
             ("disbursed_on", pa.string()),
+            ("annual_rate", pa.float64()),
         ]
     ),
     "bank/loan_performance": pa.schema(
@@ -96,6 +97,14 @@ SCHEMAS = {
             ("balance_fen", pa.int64()),
             ("dpd", pa.int64()),
             ("status", pa.string()),
+        ]
+    ),
+    "bank/recoveries": pa.schema(
+        [
+            ("loan_id", pa.string()),
+            ("month_end", pa.string()),
+            ("amount_fen", pa.int64()),
+            ("source", pa.string()),
         ]
     ),
     "bank/risk_managers": pa.schema(
@@ -141,6 +150,7 @@ def simulate(cfg: WorldConfig, out: Path, progress: Callable[[str], None] | None
         economy.step(t)
         bank.apply(t)
         bank.perform(t)
+        bank.recover(t)
         first, last = month_days(cfg, t)
         for day in range(first, last + 1):
             todays = outbox.take(day)
@@ -153,6 +163,7 @@ def simulate(cfg: WorldConfig, out: Path, progress: Callable[[str], None] | None
         for name, rows in (
             ("bank/applications", bank.applications),
             ("bank/loan_performance", bank.performance),
+            ("bank/recoveries", bank.recoveries),
             ("bank/portfolio", bank.portfolio),
             ("truth/firm_health", economy.firm_month),
         ):

@@ -62,12 +62,38 @@ def test_firms_and_books_are_well_formed(small: Path) -> None:
     assert len(health) == 120 * 9
 
 
+def test_recoveries_follow_defaults_and_never_exceed_the_balance(tmp_path: Path) -> None:
+    cfg = WorldConfig(firms=400, months=18, seed=5, apply_per_firm_year=0.6, miss_intercept=-4.0)
+    simulate(cfg, tmp_path)
+    rec = pd.read_parquet(tmp_path / "bank" / "recoveries.parquet")
+    perf = pd.read_parquet(tmp_path / "bank" / "loan_performance.parquet")
+    apps = pd.read_parquet(tmp_path / "bank" / "applications.parquet")
+    assert apps["annual_rate"].between(0.04, 0.2).all()
+    defaults = perf[perf.status == "default"].set_index("loan_id")
+    assert len(rec) and set(rec.source) == {"collateral", "unsecured"} and (rec.amount_fen > 0).all()
+    assert set(rec.loan_id) <= set(defaults.index)
+    assert (rec.month_end.to_numpy() > defaults.loc[rec.loan_id, "month_end"].to_numpy()).all()
+    total = rec.groupby("loan_id").amount_fen.sum()
+    assert (total <= defaults.loc[total.index, "balance_fen"]).all()
+    first = rec.sort_values("month_end").groupby("loan_id").source.first()
+    collateral = rec[rec.source == "collateral"].groupby("loan_id").month_end.min()
+    unsecured = rec[rec.source == "unsecured"].groupby("loan_id").month_end.min()
+    both = collateral.index.intersection(unsecured.index)
+    assert (collateral[both] < unsecured[both]).all() and (first[collateral.index] == "collateral").all()
+
+
 def test_same_seed_same_bytes(small: Path, tmp_path: Path) -> None:
     simulate(WorldConfig(firms=120, months=9, seed=3), tmp_path)
     mine = {p.relative_to(small): p.read_bytes() for p in small.glob("landing/*/*/*")}
     again = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.glob("landing/*/*/*")}
     assert mine == again
-    for table in ("bank/applications", "bank/loan_performance", "truth/planted_cases", "truth/firm_health"):
+    for table in (
+        "bank/applications",
+        "bank/loan_performance",
+        "bank/recoveries",
+        "truth/planted_cases",
+        "truth/firm_health",
+    ):
         assert pq.read_table(small / f"{table}.parquet").equals(pq.read_table(tmp_path / f"{table}.parquet"))
 
 
@@ -83,6 +109,7 @@ def test_a_longer_world_begins_with_the_shorter_one(small: Path, tmp_path: Path)
         ("applications", "applied_on"),
         ("loan_performance", "month_end"),
         ("portfolio", "assigned_on"),
+        ("recoveries", "month_end"),
     ):
         a = pd.read_parquet(tmp_path / "bank" / f"{table}.parquet")
         b = pd.read_parquet(small / "bank" / f"{table}.parquet")

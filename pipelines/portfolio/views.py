@@ -1,0 +1,56 @@
+"""What ``smecredit ecl`` and ``smecredit model-health`` print: the book's provision by stage
+and grade with the month's movement bridge, and the models' health rows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from pipelines.portfolio.tables import read_month, read_months
+
+
+def yuan(fen: float) -> str:
+    return f"{fen / 100:,.0f}"
+
+
+def ecl_summary(lake_uri: str, as_of: date) -> str:
+    """The provision at ``as_of`` by stage and by grade, and the bridge from the month before."""
+    ecl = read_month(lake_uri, "ecl", as_of)
+    if ecl is None:
+        return f"no ECL assessed for {as_of:%Y-%m}"
+    total, ead = int(ecl["ecl_fen"].sum()), int(ecl["ead_fen"].sum())
+    head = f"ECL at {as_of.isoformat()}: {len(ecl)} loans, exposure {yuan(ead)}, provision {yuan(total)} yuan"
+    lines = [f"{head} (coverage {total / max(ead, 1):.2%})", ""]
+    for key in ("stage", "grade"):
+        g = ecl.groupby(key).agg(
+            loans=("loan_id", "size"), ead_fen=("ead_fen", "sum"), ecl_fen=("ecl_fen", "sum")
+        )
+        g["coverage"] = (g["ecl_fen"] / g["ead_fen"].clip(lower=1)).map("{:.2%}".format)
+        g["ead_yuan"], g["ecl_yuan"] = g["ead_fen"].map(yuan), g["ecl_fen"].map(yuan)
+        lines += [f"by {key}:", g[["loans", "ead_yuan", "ecl_yuan", "coverage"]].to_string(), ""]
+    reasons = ecl.groupby(["stage", "stage_reason"]).size().rename("loans").reset_index()
+    lines += ["stage reasons:", reasons.to_string(index=False), ""]
+    moves = read_month(lake_uri, "ecl_movements", as_of)
+    if moves is not None:
+        moves = moves.sort_values("step").assign(yuan=lambda m: m["amount_fen"].map(yuan))
+        lines += ["movements (yuan):", moves[["cause", "yuan", "loans"]].to_string(index=False)]
+    return "\n".join(lines)
+
+
+def health_summary(lake_uri: str, as_of: date | None = None) -> str:
+    """The model-health rows of ``as_of``'s month (default: the latest), breaches first."""
+    rows = read_months(lake_uri, "model_monitoring")
+    if not len(rows):
+        return "no model health assessed yet (smecredit ecl --as-of D assesses a month)"
+    rows["as_of"] = pd.to_datetime(rows["as_of"]).dt.date
+    month = as_of or max(rows["as_of"])
+    rows = rows[[(d.year, d.month) == (month.year, month.month) for d in rows["as_of"]]]
+    if not len(rows):
+        return f"no model health assessed for {month:%Y-%m}"
+    rows = rows.sort_values(["breach", "family", "metric", "subject"], ascending=[False, True, True, True])
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        table = rows[
+            ["family", "model_id", "metric", "subject", "value", "threshold", "breach", "n"]
+        ].to_string(index=False)
+    return f"model health at {month.isoformat()}: {int(rows['breach'].sum())} breaches\n{table}"

@@ -1,0 +1,89 @@
+"""PSI and the Jeffreys test on known cases, as model health uses them, and the breach
+message to the model owner queued once."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from models import metrics
+from pipelines.monitor.outbox import Outbox
+from pipelines.portfolio import MONITORING_SCHEMA, Policy, notify_breaches
+from pipelines.portfolio.health import calibration
+
+POLICY = Policy.load()
+ENTRY = {"family": "pre_loan", "model_id": "pre_loan-scorecard-x"}
+
+
+def test_psi_of_known_distributions() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 20_000)
+    assert metrics.psi(base, base) == 0
+    # two bins of the expected sample, shares 50/50 against 80/20: (0.3 ln 1.6) + (-0.3 ln 0.4)
+    expected = np.array([0.0] * 50 + [1.0] * 50)
+    actual = np.array([0.0] * 80 + [1.0] * 20)
+    assert metrics.psi(expected, actual, bins=2) == pytest.approx(0.3 * np.log(1.6) + 0.3 * np.log(2.5))
+    assert metrics.psi(base, rng.normal(1, 1, 20_000)) > 0.25
+
+
+def test_jeffreys_calibration_flags_a_grade_whose_pd_is_too_low() -> None:
+    # grade E (PD 4-8%): 100 loans at PD 5%, 12 defaults: p = Beta(12.5, 88.5) CDF at 0.05
+    p = np.full(100, 0.05)
+    y = np.zeros(100)
+    y[:12] = 1
+    rows = calibration(date(2025, 6, 30), ENTRY, y, p, POLICY)
+    [row] = rows
+    expected = stats.beta.cdf(0.05, 12.5, 88.5)
+    assert row["subject"] == "E" and row["value"] == pytest.approx(expected) and expected < 0.05
+    assert row["breach"] and json.loads(row["detail"])["bads"] == 12
+    y[:] = 0
+    y[:5] = 1
+    [ok] = calibration(date(2025, 6, 30), ENTRY, y, p, POLICY)
+    assert not ok["breach"]
+    small = calibration(date(2025, 6, 30), ENTRY, np.ones(5), np.full(5, 0.05), POLICY)
+    assert small[0]["value"] < 0.05 and not small[0]["breach"]  # 5 rows: too few to test
+
+
+def test_breaches_become_one_message_to_the_model_owner(tmp_path: Path) -> None:
+    rows = pd.DataFrame(
+        [
+            {
+                "as_of": date(2025, 6, 30),
+                "family": "pre_loan",
+                "model_id": "m1",
+                "metric": "psi",
+                "subject": "pd",
+                "value": 0.4,
+                "threshold": 0.25,
+                "breach": True,
+                "n": 300,
+                "detail": "{}",
+            },
+            {
+                "as_of": date(2025, 6, 30),
+                "family": "pre_loan",
+                "model_id": "m1",
+                "metric": "csi",
+                "subject": "x",
+                "value": 0.05,
+                "threshold": 0.25,
+                "breach": False,
+                "n": 300,
+                "detail": "{}",
+            },
+        ],
+        columns=MONITORING_SCHEMA.names,
+    )
+    assert notify_breaches(str(tmp_path), POLICY, rows, date(2025, 6, 30)) == 1
+    assert notify_breaches(str(tmp_path), POLICY, rows, date(2025, 6, 30)) == 0  # a rerun adds nothing
+    [message] = Outbox(str(tmp_path)).read().to_dict("records")
+    assert message["recipient"] == POLICY.monitoring["owner"]["email"] and message["alert_ids"].tolist() == [
+        "psi:pd"
+    ]
+    assert "psi pd: 0.4" in message["body"] and message["status"] == "pending"
