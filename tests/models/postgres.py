@@ -54,7 +54,7 @@ class Postgres:
 
     def query(self, sql: str) -> pd.DataFrame:
         out = self.psql(f"COPY ({sql.strip()}) TO STDOUT WITH (FORMAT csv, HEADER)")
-        return pd.read_csv(io.StringIO(out), float_precision="round_trip")
+        return pd.read_csv(io.StringIO(out))
 
 
 @contextmanager
