@@ -95,19 +95,8 @@ def card_section(card: Any) -> str:
     )
 
 
-def validation_report(
-    title: str,
-    entry: dict[str, Any],
-    y: np.ndarray,
-    pd_values: np.ndarray,
-    scores: np.ndarray,
-    train_scores: np.ndarray,
-    extra: str = "",
-) -> str:
-    """The HTML page of a model validated on an out-of-time sample (``y``, ``pd_values``,
-    ``scores``) against its training scores (``train_scores``, for stability)."""
-    y = np.asarray(y, dtype=int)
-    p = np.asarray(pd_values, dtype=float)
+def _plots(y: np.ndarray, p: np.ndarray, scores: np.ndarray, train_scores: np.ndarray) -> list[str]:
+    """ROC, KS, score by outcome, calibration by grade and PSI, each as an ``<img>`` tag."""
     plots = []
 
     fig, ax = figure()
@@ -169,6 +158,24 @@ def validation_report(
     ax.legend()
     plots.append(png(fig))
 
+    return plots
+
+
+def validation_report(
+    title: str,
+    entry: dict[str, Any],
+    y: np.ndarray,
+    pd_values: np.ndarray,
+    scores: np.ndarray,
+    train_scores: np.ndarray,
+    extra: str = "",
+) -> str:
+    """The HTML page of a model validated on an out-of-time sample (``y``, ``pd_values``,
+    ``scores``) against its training scores (``train_scores``, for stability)."""
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(pd_values, dtype=float)
+    plots = _plots(y, p, scores, train_scores)
+    calib = metrics.calibration_by_grade(y, p)
     m = entry.get("metrics", {})
     headline = pd.DataFrame([{k: v for k, v in m.items() if isinstance(v, int | float)}])
     return f"""<!doctype html>
