@@ -393,9 +393,8 @@ def _special_bins(
     hits: list[np.ndarray], codes: Sequence[Code], y: np.ndarray, first: int
 ) -> tuple[list[Bin], list[tuple[Code, int]]]:
     """One bin per special value (``hits``: its rows), numbered from ``first``."""
-    bins = [
-        Bin(f"{SPECIAL} {code}", int(h.sum()), int(y[h].sum())) for code, h in zip(codes, hits, strict=True)
-    ]
+    labels = [f"{SPECIAL} {code:.15g}" if isinstance(code, float) else f"{SPECIAL} {code}" for code in codes]
+    bins = [Bin(lab, int(h.sum()), int(y[h].sum())) for lab, h in zip(labels, hits, strict=True)]
     return bins, [(code, first + i) for i, code in enumerate(codes)]
 
 

@@ -39,10 +39,12 @@ def table_html(frame: pd.DataFrame, floats: str = "{:.4f}") -> str:
     return str(frame.to_html(index=False, float_format=lambda v: floats.format(v), border=0, classes="t"))
 
 
-def _asked(card: Any, rule: str | None, kind: str) -> str:
+def _asked(card: Any, rule: str | None, kind: str, by_hand: bool) -> str:
     """The trend the card was asked for, in words."""
     if kind != "numeric":
         return "none (categories grouped by bad rate)"
+    if by_hand and rule in (None, "auto"):
+        return "none: bins as set by hand"
     if rule is None:
         return "free"
     if rule != "auto":
@@ -71,7 +73,7 @@ def card_section(card: Any) -> str:
                 "kind": fb.kind,
                 "IV": fb.iv,
                 "coefficient": card.coef_[name],
-                "trend asked": _asked(card, fb.rule, fb.kind),
+                "trend asked": _asked(card, fb.rule, fb.kind, fb.by_hand),
                 "trend of the bins": fb.shape,
                 "bins set": _set_by(card, fb.by_hand),
                 "bins": len(fb.bins),

@@ -161,7 +161,7 @@ def test_special_values_get_bins_of_their_own(data: tuple[pd.DataFrame, np.ndarr
     card = Scorecard(special_codes=[-9999, "not reported"]).fit(Xs, y)
     x, c, u = card.bins_["x"], card.bins_["c"], card.bins_["u"]
     special = (Xs["x"] == -9999).to_numpy()
-    assert [b.label for b in x.bins[-2:]] == [MISSING, "(special) -9999.0"]
+    assert [b.label for b in x.bins[-2:]] == [MISSING, "(special) -9999"]
     assert x.bins[-1].count == special.sum() and x.bins[-1].bads == y[special].sum()
     assert x.bins[x.missing_bin or 0].count == Xs["x"].isna().sum()
     assert sum(b.count for b in x.bins[: x.n_ordinary]) == len(Xs) - special.sum() - Xs["x"].isna().sum()
@@ -172,16 +172,16 @@ def test_special_values_get_bins_of_their_own(data: tuple[pd.DataFrame, np.ndarr
     assert [lab for lab in (b.label for b in c.bins) if "9999" in lab] == [], (
         "numbers are for numeric features"
     )
-    assert u.bins[-1].label == "(special) -9999.0" and u.bins[-1].count == 0
+    assert u.bins[-1].label == "(special) -9999" and u.bins[-1].count == 0
     assert u.bins[-1].woe == pytest.approx(0.0, abs=1e-12), "a special value never seen: no evidence"
     table = card.points_table()
-    assert {"(special) -9999.0", "(special) not reported"} <= set(table.bin)
+    assert {"(special) -9999", "(special) not reported"} <= set(table.bin)
     one = Xs.iloc[[0, 0]].copy()
     one["x"] = [-9999.0, np.nan]
     idx = [x.index(one["x"])[0], x.index(one["x"])[1]]
     assert idx == [len(x.bins) - 1, x.missing_bin]
     per_feature = Scorecard(special_codes={"x": [-9999, -1], "c": ["not reported"]}).fit(Xs, y)
-    assert [b.label for b in per_feature.bins_["x"].bins[-2:]] == ["(special) -9999.0", "(special) -1.0"]
+    assert [b.label for b in per_feature.bins_["x"].bins[-2:]] == ["(special) -9999", "(special) -1"]
     assert not per_feature.bins_["u"].specials
 
 
@@ -274,8 +274,8 @@ def test_the_report_shows_each_features_bins_trend_and_who_set_them(
         assert text in page
     for text in (
         "valley (forced)",
-        "auto: monotonic",
-        "(special) -9999.0",
+        "none: bins as set by hand",
+        "(special) -9999",
         "(special) not reported",
         "special",
     ):
