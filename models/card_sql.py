@@ -5,9 +5,9 @@ Per row of the table it returns the total points (``score``), the PD (``pd``), e
 points (``points_<feature>``) and, on request, the reason codes (``reason_1`` ..), equal to
 ``Scorecard.points``, ``predict_proba`` and ``reasons`` to 1e-9. Only what the three engines
 share is used: nested sub-queries, ``CASE``, ``CAST(.. AS DOUBLE PRECISION)``, ``CAST(.. AS
-TEXT)``, ``EXP`` and double-quoted identifiers. Every number is written with 17 significant
-digits in exponent form (a double in SQLite and DuckDB, an exact decimal that PostgreSQL
-rounds to the same double), and each feature's points are cast to a double before they are
+TEXT)``, ``EXP`` and double-quoted identifiers. Every number is written in the shortest
+exponent form that reads back as the same double (a double in SQLite and DuckDB, a decimal
+that PostgreSQL rounds to the same double), and each feature's points are cast to a double before they are
 summed. Numeric features are read from numeric columns: NULL and NaN are missing, each special
 value is compared with ``=``, then the cuts with ``<`` in order. Categorical features are read
 as text; a category the card never saw takes the points of its ``(other)`` bin.
@@ -27,7 +27,14 @@ CLAMP = 700.0  # EXP stays finite in every engine; the PD differs from 0 or 1 by
 
 
 def number(v: float) -> str:
-    return f"{float(v):.16e}"
+    """The shortest exponent form that reads back as the same double (``3e-01``, not ``0.3``,
+    which DuckDB and PostgreSQL would read as a decimal)."""
+    v = float(v)
+    for digits in range(17):
+        written = f"{v:.{digits}e}"
+        if float(written) == v:
+            return written
+    return f"{v:.16e}"
 
 
 def text(s: str) -> str:
@@ -138,7 +145,7 @@ def select(
             for k, f in enumerate(features)
         ]
         third.append(f"CASE {' '.join(whens)} ELSE CAST(NULL AS TEXT) END AS {name(f'reason_{r + 1}')}")
-    inner = f"SELECT {', '.join([*ident, *first])}\n  FROM {table_name(table)}"
-    middle = f"SELECT {', '.join(second)}\n  FROM (\n  {inner}\n  ) AS binned"
-    outer = f"SELECT {', '.join(third)}\nFROM (\n{middle}\n) AS scored"
+    inner = "    SELECT " + ",\n           ".join([*ident, *first]) + f"\n    FROM {table_name(table)}"
+    middle = "  SELECT " + ",\n         ".join(second) + f"\n  FROM (\n{inner}\n  ) AS binned"
+    outer = "SELECT " + ",\n       ".join(third) + f"\nFROM (\n{middle}\n) AS scored"
     return outer + "\n"
