@@ -452,22 +452,23 @@ def _auto_groups(
     present: pd.Series, ys: np.ndarray, *, max_bins: int, min_count: int, seed: int
 ) -> tuple[list[list[str]], np.ndarray]:
     """Categories grouped by bad rate (a tree on their rank), and each row's group."""
-    stats = pd.DataFrame({"cat": present.to_numpy(), "y": ys}).groupby("cat")["y"].agg(["count", "sum"])
-    small = stats[stats["count"] < min_count]
+    cats, row_cat = np.unique(present.to_numpy(dtype=object).astype(str), return_inverse=True)
+    count = np.bincount(row_cat, minlength=len(cats))
+    bads = np.bincount(row_cat, weights=ys, minlength=len(cats))
     # Rare categories are pooled before ranking, so that their noisy bad rates do not split bins.
-    rate = (stats["sum"] + SMOOTH) / (stats["count"] + 2 * SMOOTH)
-    if len(small) and len(small) < len(stats):
-        pooled = (small["sum"].sum() + SMOOTH) / (small["count"].sum() + 2 * SMOOTH)
-        rate[small.index] = pooled
+    rate = (bads + SMOOTH) / (count + 2 * SMOOTH)
+    small = count < min_count
+    if small.any() and not small.all():
+        rate[small] = (bads[small].sum() + SMOOTH) / (count[small].sum() + 2 * SMOOTH)
     # one rank per distinct rate: pooled categories share theirs
-    levels = np.sort(rate.unique())
-    rank = rate.map(pd.Series(np.arange(len(levels)), index=levels))
-    x = present.map(rank).to_numpy(dtype=float)
-    cuts = _tree_cuts(x, ys, max_bins, min_count, seed)
+    rank = np.searchsorted(np.unique(rate), rate).astype(float)
+    x = rank[row_cat]
+    cuts = np.asarray(_tree_cuts(x, ys, max_bins, min_count, seed))
+    group_of = np.searchsorted(cuts, rank, side="right")
     groups: list[list[str]] = [[] for _ in range(len(cuts) + 1)]
-    for cat, r in rank.items():
-        groups[int(np.searchsorted(np.asarray(cuts), float(r), side="right"))].append(str(cat))
-    return groups, np.searchsorted(np.asarray(cuts), x, side="right")
+    for cat, g in zip(cats, group_of, strict=True):
+        groups[int(g)].append(str(cat))
+    return groups, group_of[row_cat]
 
 
 def _hand_groups(name: str, present: pd.Series, groups: Sequence[Sequence[str]]) -> np.ndarray:
