@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from models import card_controls, card_sql
 from models.binning import FeatureBins, NumericRule, Prior, bin_categorical, bin_numeric
@@ -194,6 +195,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return chosen
 
     def fit(self, X: Any, y: Any) -> Scorecard:
+        # A card's regression has a few dozen columns at most: BLAS threads would only contend
+        # with the rest of the machine (twice the wall time on a busy one), so there is one.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any) -> Scorecard:
         frame = as_frame(X)
         target = np.asarray(y, dtype=float)
         self._check(frame, target)
