@@ -131,19 +131,13 @@ class FeatureBins:
             for code, b in self.specials:
                 out[x == float(code)] = b
         else:
-            text = values.astype(object)
-            missing = text.isna().to_numpy()
-            words = text[~missing].astype(str)
-            mapped = words.map(self.categories)
-            known = np.zeros(n, dtype=bool)
-            known[~missing] = mapped.notna().to_numpy()
-            out[known] = mapped[mapped.notna()].to_numpy(dtype=np.int64)
-            if OTHER in self.categories:
-                out[~known & ~missing] = self.categories[OTHER]
+            rows, words = factorized(values)
+            missing = rows < 0
+            unknown = self.categories.get(OTHER, -1)
+            lut = np.array([self.categories.get(str(w), unknown) for w in words], dtype=np.int64)
             for code, b in self.specials:
-                hit = np.zeros(n, dtype=bool)
-                hit[~missing] = (words == str(code)).to_numpy()
-                out[hit] = b
+                lut[words == str(code)] = b
+            out[~missing] = lut[rows[~missing]]
         if self.missing_bin is not None:
             out[missing] = self.missing_bin
         return out
@@ -448,11 +442,24 @@ def bin_numeric(
     )
 
 
+def factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's category as text: an index into the sorted distinct texts (-1: missing),
+    and those texts. Values are read as ``str(value)``, so ``1`` and ``"1"`` are one category."""
+    codes, uniques = pd.factorize(values)
+    texts = np.array([str(u) for u in uniques], dtype=object)
+    if not len(texts):
+        return np.full(len(values), -1, dtype=np.int64), texts
+    words, of_unique = np.unique(texts, return_inverse=True)
+    return np.where(codes >= 0, of_unique[codes], -1).astype(np.int64), words
+
+
 def _auto_groups(
-    present: pd.Series, ys: np.ndarray, *, max_bins: int, min_count: int, seed: int
+    words: np.ndarray, rows: np.ndarray, ys: np.ndarray, *, max_bins: int, min_count: int, seed: int
 ) -> tuple[list[list[str]], np.ndarray]:
-    """Categories grouped by bad rate (a tree on their rank), and each row's group."""
-    cats, row_cat = np.unique(present.to_numpy(dtype=object).astype(str), return_inverse=True)
+    """Categories (``words[rows]``) grouped by bad rate (a tree on their rank), and each row's
+    group."""
+    used, row_cat = np.unique(rows, return_inverse=True)
+    cats = words[used]
     count = np.bincount(row_cat, minlength=len(cats))
     bads = np.bincount(row_cat, weights=ys, minlength=len(cats))
     # Rare categories are pooled before ranking, so that their noisy bad rates do not split bins.
@@ -471,20 +478,23 @@ def _auto_groups(
     return groups, group_of[row_cat]
 
 
-def _hand_groups(name: str, present: pd.Series, groups: Sequence[Sequence[str]]) -> np.ndarray:
+def _hand_groups(
+    name: str, words: np.ndarray, rows: np.ndarray, groups: Sequence[Sequence[str]]
+) -> np.ndarray:
     """Each row's group among the analyst's ``groups``; a category in no group is an error
     unless a group holds ``(other)``."""
     where = {cat: i for i, group in enumerate(groups) for cat in group}
-    row = present.map(where)
-    if row.isna().any():
+    lut = np.array([where.get(str(w), -1) for w in words], dtype=np.int64)
+    row = lut[rows] if len(rows) else np.zeros(0, dtype=np.int64)
+    if (row < 0).any():
         if OTHER not in where:
-            unlisted = sorted(set(present[row.isna()]))
+            unlisted = sorted(str(w) for w in words[np.unique(rows[row < 0])])
             raise BinningError(
                 f"feature {name!r}: categories {unlisted[:10]} are in no group of user_splits; "
                 f"list them, or add {OTHER!r} to a group to take every category not listed"
             )
-        row = row.fillna(where[OTHER])
-    return np.asarray(row.to_numpy(dtype=np.int64))
+        row[row < 0] = where[OTHER]
+    return row
 
 
 def bin_categorical(
@@ -502,21 +512,21 @@ def bin_categorical(
     """Bins of a categorical feature: the analyst's ``groups`` as given, or categories ranked
     by bad rate and grouped by a tree (at most ``max_bins`` groups of at least ``min_share`` of
     the rows). Missing values and each of ``specials`` get bins of their own."""
-    text = values.astype(object)
-    missing = text.isna().to_numpy()
-    words = text.astype(str)
-    hits = [~missing & (words == code).to_numpy() for code in specials]
-    ordinary = ~missing & ~np.logical_or.reduce([np.zeros(len(text), dtype=bool), *hits])
-    present, ys = words[ordinary], y[ordinary]
+    rows, words = factorized(values)
+    missing = rows < 0
+    hits = [~missing & np.isin(rows, np.flatnonzero(words == code)) for code in specials]
+    ordinary = ~missing & ~np.logical_or.reduce([np.zeros(len(rows), dtype=bool), *hits])
+    present, ys = rows[ordinary], y[ordinary]
     if groups is None:
         min_count = max(1, math.ceil(min_share * len(values)))
-        made, row = _auto_groups(present, ys, max_bins=max_bins, min_count=min_count, seed=seed)
+        made, row = _auto_groups(words, present, ys, max_bins=max_bins, min_count=min_count, seed=seed)
     else:
-        made, row = [list(g) for g in groups], _hand_groups(name, present, groups)
+        made, row = [list(g) for g in groups], _hand_groups(name, words, present, groups)
     count = np.bincount(row, minlength=len(made))
     bads = np.bincount(row, weights=ys, minlength=len(made)).astype(int)
     categories = {cat: i for i, group in enumerate(made) for cat in group}
-    for cat in set(present) - set(categories):  # training categories taken by the (other) group
+    seen = {str(w) for w in words[np.unique(present)]}
+    for cat in seen - set(categories):  # training categories taken by the (other) group
         categories[cat] = categories[OTHER]
     # unseen categories at scoring time join the (other) group, or else the largest bin
     categories.setdefault(OTHER, int(np.argmax(count)))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
@@ -183,21 +184,30 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         not too correlated with a stronger one (with reused bins: the earlier card's)."""
         if reused:
             return [n for n in woe.columns if woe[n].std() > 0]
-        chosen: list[str] = []
-        for name in woe.columns:
+        names = list(woe.columns)
+        if not names:
+            return []
+        values = woe.to_numpy()
+        varies = values.std(axis=0) > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = np.abs(np.corrcoef(values, rowvar=False)).reshape(len(names), len(names))
+        chosen: list[int] = []
+        for k in range(len(names)):
             if self.max_features is not None and len(chosen) >= self.max_features:
                 break
-            if woe[name].std() == 0:
-                continue
-            if any(abs(np.corrcoef(woe[name], woe[c])[0, 1]) > self.max_correlation for c in chosen):
-                continue
-            chosen.append(name)
-        return chosen
+            if varies[k] and not any(corr[k, c] > self.max_correlation for c in chosen):
+                chosen.append(k)
+        return [names[k] for k in chosen]
 
     def fit(self, X: Any, y: Any) -> Scorecard:
         # A card's regression has a few dozen columns at most: BLAS threads would only contend
         # with the rest of the machine (twice the wall time on a busy one), so there is one.
-        with threadpool_limits(limits=1, user_api="blas"):
+        # The trees and the regression get finite arrays built here: scikit-learn's checks of
+        # their parameters and inputs are skipped (a third of the time on a small table).
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            config_context(skip_parameter_validation=True, assume_finite=True),
+        ):
             return self._fit(X, y)
 
     def _fit(self, X: Any, y: Any) -> Scorecard:
