@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: browser demo test lint typecheck unit integration install constraints clean bench-scorecard
+.PHONY: browser postgresql demo test lint typecheck unit integration install constraints clean bench-scorecard
 
 install: $(STAMP)
 
@@ -25,12 +25,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck browser
+test: lint typecheck browser postgresql
 	$(BIN)/pytest
 
 # Headless Chromium renders the HTML report in a test (Debian's package; root installs it).
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# PostgreSQL's binaries (Debian's package) for the tests that start their own server in a temporary folder;
+# the package is told not to create and start a cluster of its own.
+postgresql:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (mkdir -p /etc/postgresql-common/createcluster.d && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/smecredit.conf && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"

@@ -1,5 +1,6 @@
 """The validation report of a trained model: one self-contained HTML page with embedded PNG
-plots (ROC, KS, score distribution by outcome, calibration by grade, PSI)."""
+plots (ROC, KS, score distribution by outcome, calibration by grade, PSI), and the section
+that shows a scorecard feature by feature (its bins, their trend, whether set by hand)."""
 
 from __future__ import annotations
 
@@ -38,19 +39,66 @@ def table_html(frame: pd.DataFrame, floats: str = "{:.4f}") -> str:
     return str(frame.to_html(index=False, float_format=lambda v: floats.format(v), border=0, classes="t"))
 
 
-def validation_report(
-    title: str,
-    entry: dict[str, Any],
-    y: np.ndarray,
-    pd_values: np.ndarray,
-    scores: np.ndarray,
-    train_scores: np.ndarray,
-    extra: str = "",
-) -> str:
-    """The HTML page of a model validated on an out-of-time sample (``y``, ``pd_values``,
-    ``scores``) against its training scores (``train_scores``, for stability)."""
-    y = np.asarray(y, dtype=int)
-    p = np.asarray(pd_values, dtype=float)
+def _asked(card: Any, rule: str | None, kind: str, by_hand: bool) -> str:
+    """The trend the card was asked for, in words."""
+    if kind != "numeric":
+        return "none (categories grouped by bad rate)"
+    if by_hand and rule in (None, "auto"):
+        return "none: bins as set by hand"
+    if rule is None:
+        return "free"
+    if rule != "auto":
+        return f"{rule} (forced)"
+    if not card.monotonic:
+        return "auto: free"
+    return "auto: monotonic or one turn" if card.allow_turn else "auto: monotonic"
+
+
+def _set_by(card: Any, by_hand: bool) -> str:
+    made = "by hand (user_splits)" if by_hand else "automatically"
+    return f"reused from an earlier card (fixed_bins), made {made}" if card.fixed_bins is not None else made
+
+
+def card_section(card: Any) -> str:
+    """A fitted ``Scorecard`` feature by feature: a summary (information value, coefficient, the
+    trend asked for and the one its bins show, who set the bins) and each feature's bins
+    (ordinary, missing and special) with counts, bad rate, smoothed WoE and points."""
+    table = card.points_table()
+    rows, parts = [], []
+    for name in card.features_:
+        fb = card.bins_[name]
+        rows.append(
+            {
+                "feature": name,
+                "kind": fb.kind,
+                "IV": fb.iv,
+                "coefficient": card.coef_[name],
+                "trend asked": _asked(card, fb.rule, fb.kind, fb.by_hand),
+                "trend of the bins": fb.shape,
+                "bins set": _set_by(card, fb.by_hand),
+                "bins": len(fb.bins),
+            }
+        )
+        kinds = ["ordinary"] * fb.n_ordinary + ["missing"] * (fb.missing_bin is not None)
+        kinds += ["special"] * len(fb.specials)
+        bins = table[table["feature"] == name].drop(columns="feature")
+        bins.insert(1, "kind", kinds)
+        bins.insert(3, "share", bins["count"] / max(sum(b.count for b in fb.bins), 1))
+        parts.append(f"<h3>{html.escape(name)}</h3>{table_html(bins, '{:.3f}')}")
+    left_out = sorted(set(card.bins_) - set(card.features_), key=lambda n: -card.iv_[n])
+    note = ", ".join(f"{html.escape(n)} (IV {card.iv_[n]:.3f})" for n in left_out) or "none"
+    return (
+        "<h2>The card</h2><p>Points per bin: a higher weight of evidence (WoE) means a lower risk. "
+        f"Each bin's WoE is smoothed by a prior of {card.woe_prior:g} pseudo-row(s) of the rarer outcome "
+        "at the population's bad rate, so a bin with no bads or no goods gets a finite WoE "
+        "and a bin with no rows WoE 0. Trend: of the bad rate as the value rises.</p>"
+        f"{table_html(pd.DataFrame(rows), '{:.3f}')}{''.join(parts)}"
+        f"<p>Binned but not in the card: {note}.</p>"
+    )
+
+
+def _plots(y: np.ndarray, p: np.ndarray, scores: np.ndarray, train_scores: np.ndarray) -> list[str]:
+    """ROC, KS, score by outcome, calibration by grade and PSI, each as an ``<img>`` tag."""
     plots = []
 
     fig, ax = figure()
@@ -112,6 +160,24 @@ def validation_report(
     ax.legend()
     plots.append(png(fig))
 
+    return plots
+
+
+def validation_report(
+    title: str,
+    entry: dict[str, Any],
+    y: np.ndarray,
+    pd_values: np.ndarray,
+    scores: np.ndarray,
+    train_scores: np.ndarray,
+    extra: str = "",
+) -> str:
+    """The HTML page of a model validated on an out-of-time sample (``y``, ``pd_values``,
+    ``scores``) against its training scores (``train_scores``, for stability)."""
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(pd_values, dtype=float)
+    plots = _plots(y, p, scores, train_scores)
+    calib = metrics.calibration_by_grade(y, p)
     m = entry.get("metrics", {})
     headline = pd.DataFrame([{k: v for k, v in m.items() if isinstance(v, int | float)}])
     return f"""<!doctype html>

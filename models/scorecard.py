@@ -20,13 +20,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn import config_context
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from models.binning import FeatureBins, bin_categorical, bin_numeric
+from models import card_controls, card_sql
+from models.binning import FeatureBins, NumericRule, Prior, bin_categorical, bin_numeric
 
-FORMAT = "smecredit-scorecard/1"
+FORMAT = card_controls.CARD_FORMAT
 
 
 def as_frame(X: Any) -> pd.DataFrame:
@@ -39,12 +42,35 @@ def as_frame(X: Any) -> pd.DataFrame:
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and tuples as lists (for JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s)) and not pd.api.types.is_bool_dtype(s)
 
 
 class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
-    """Binned, WoE-based logistic scorecard for a binary target (1 = bad)."""
+    """Binned, WoE-based logistic scorecard for a binary target (1 = bad).
+
+    The analyst's controls (stored as given, checked in ``fit``; see ``models.card_controls``):
+    ``user_splits`` sets a feature's bins by hand (``{"income": [1000, 5000]}`` cut points, or
+    ``{"sector": [["steel", "mining"], ["retail", "(other)"]]}`` groups of categories);
+    ``monotonic_trend`` is the bad-rate trend of the numeric features (``"auto"``,
+    ``"ascending"``, ``"descending"``, ``"peak"``, ``"valley"`` or None: free; or a dict per
+    feature, ``"*"`` for the rest); ``special_codes`` are values that get a bin each, apart
+    from missing values (a list for every feature, or a dict per feature); ``fixed_bins`` is
+    an earlier card (or its JSON) whose selected features and bins are reused as they are,
+    only their WoE and the regression refitted. ``woe_prior`` is the strength of the prior
+    that smooths every bin's WoE, in pseudo-rows of the rarer outcome (``models.binning``).
+    """
 
     def __init__(
         self,
@@ -62,6 +88,11 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         base_score: float = 600.0,
         base_odds: float = 50.0,
         random_state: int = 0,
+        user_splits: dict[str, Any] | None = None,
+        monotonic_trend: str | dict[str, str | None] | None = "auto",
+        special_codes: list[Any] | dict[str, list[Any]] | None = None,
+        fixed_bins: Any = None,
+        woe_prior: float = 1.0,
     ) -> None:
         self.max_bins = max_bins
         self.min_bin_share = min_bin_share
@@ -76,12 +107,22 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.base_score = base_score
         self.base_odds = base_odds
         self.random_state = random_state
+        self.user_splits = user_splits
+        self.monotonic_trend = monotonic_trend
+        self.special_codes = special_codes
+        self.fixed_bins = fixed_bins
+        self.woe_prior = woe_prior
+
+    def __sklearn_clone__(self) -> Scorecard:
+        """A fitted card given as ``fixed_bins`` is a value, not a sub-estimator: a clone keeps
+        it as it is (scikit-learn's clone would hand over an unfitted copy)."""
+        params = self.get_params(deep=False)
+        fixed = params.pop("fixed_bins")
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()}, fixed_bins=fixed)
 
     # -- fitting -----------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any) -> Scorecard:
-        frame = as_frame(X)
-        target = np.asarray(y, dtype=float)
+    def _check(self, frame: pd.DataFrame, target: np.ndarray) -> None:
         if len(frame) != len(target):
             raise ValueError(f"X has {len(frame)} rows but y has {len(target)}")
         if not np.isin(target, (0, 1)).all():
@@ -92,48 +133,103 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"min_bin_share must be in (0, 0.5), got {self.min_bin_share}")
         if self.prebins < self.max_bins:
             raise ValueError(f"prebins ({self.prebins}) must be at least max_bins ({self.max_bins})")
-        self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = np.array([str(c) for c in frame.columns], dtype=object)
-        self.n_features_in_ = frame.shape[1]
+        if not (isinstance(self.woe_prior, int | float) and 0 < self.woe_prior < math.inf):
+            raise ValueError(f"woe_prior must be a positive number of pseudo-rows, got {self.woe_prior!r}")
+
+    def _bin(self, frame: pd.DataFrame, target: np.ndarray, prior: Prior) -> dict[str, FeatureBins]:
+        """Every feature binned as its plan says (or the reused bins recounted)."""
+        numeric = {str(c): _is_numeric(frame[c]) for c in frame.columns}
+        controls = {
+            "user_splits": self.user_splits,
+            "monotonic_trend": self.monotonic_trend,
+            "special_codes": self.special_codes,
+        }
+        doc = card_controls.fixed_doc(self.fixed_bins)
+        if doc is not None:
+            reused = card_controls.fixed(doc, numeric, **controls)
+            return {n: b.recounted(frame[n], target, prior) for n, b in reused.items()}
+        plans = card_controls.plan(numeric, **controls)
         binned: dict[str, FeatureBins] = {}
         for col in frame.columns:
-            values = frame[col]
-            if _is_numeric(values):
-                binned[str(col)] = bin_numeric(
-                    str(col),
-                    values,
-                    target,
+            name, values, p = str(col), frame[col], plans[str(col)]
+            if numeric[name]:
+                rule = NumericRule(
                     max_bins=self.max_bins,
                     min_share=self.min_bin_share,
+                    seed=self.random_state,
                     monotonic=self.monotonic,
                     allow_turn=self.allow_turn,
                     prebins=self.prebins,
-                    seed=self.random_state,
+                    trend=p.trend,
+                    cuts=p.cuts,
                 )
+                specials = [float(c) for c in p.specials]
+                binned[name] = bin_numeric(name, values, target, rule, prior=prior, specials=specials)
             else:
-                binned[str(col)] = bin_categorical(
-                    str(col),
+                binned[name] = bin_categorical(
+                    name,
                     values,
                     target,
                     max_bins=self.max_bins,
                     min_share=self.min_bin_share,
                     seed=self.random_state,
+                    prior=prior,
+                    groups=p.groups,
+                    specials=[str(c) for c in p.specials],
                 )
-        self.bins_ = binned
-        self.iv_ = {name: b.iv for name, b in binned.items()}
-        candidates = [
-            n for n in sorted(self.iv_, key=lambda n: -self.iv_[n]) if self.iv_[n] >= self.iv_threshold
-        ]
-        woe = pd.DataFrame({n: binned[n].woe(frame[n]) for n in candidates}, index=frame.index)
-        chosen: list[str] = []
-        for name in candidates:
+        return binned
+
+    def _candidates(self, woe: pd.DataFrame, reused: bool) -> list[str]:
+        """The features offered to the regression: by information value, above the threshold,
+        not too correlated with a stronger one (with reused bins: the earlier card's)."""
+        if reused:
+            return [n for n in woe.columns if woe[n].std() > 0]
+        names = list(woe.columns)
+        if not names:
+            return []
+        values = woe.to_numpy()
+        varies = values.std(axis=0) > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = np.abs(np.corrcoef(values, rowvar=False)).reshape(len(names), len(names))
+        chosen: list[int] = []
+        for k in range(len(names)):
             if self.max_features is not None and len(chosen) >= self.max_features:
                 break
-            if woe[name].std() == 0:
-                continue
-            if any(abs(np.corrcoef(woe[name], woe[c])[0, 1]) > self.max_correlation for c in chosen):
-                continue
-            chosen.append(name)
+            if varies[k] and not any(corr[k, c] > self.max_correlation for c in chosen):
+                chosen.append(k)
+        return [names[k] for k in chosen]
+
+    def fit(self, X: Any, y: Any) -> Scorecard:
+        # A card's regression has a few dozen columns at most: BLAS threads would only contend
+        # with the rest of the machine (twice the wall time on a busy one), so there is one.
+        # The trees and the regression get finite arrays built here: scikit-learn's checks of
+        # their parameters and inputs are skipped (a third of the time on a small table).
+        with (
+            threadpool_limits(limits=1, user_api="blas"),
+            config_context(skip_parameter_validation=True, assume_finite=True),
+        ):
+            return self._fit(X, y)
+
+    def _fit(self, X: Any, y: Any) -> Scorecard:
+        frame = as_frame(X)
+        target = np.asarray(y, dtype=float)
+        self._check(frame, target)
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.array([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        frame = frame.set_axis(list(self.feature_names_in_), axis=1)
+        binned = self._bin(frame, target, Prior.of(target, float(self.woe_prior)))
+        self.bins_ = binned
+        self.iv_ = {name: b.iv for name, b in binned.items()}
+        reused = self.fixed_bins is not None
+        if reused:
+            order = list(binned)
+        else:
+            order = [
+                n for n in sorted(self.iv_, key=lambda n: -self.iv_[n]) if self.iv_[n] >= self.iv_threshold
+            ]
+        woe = pd.DataFrame({n: binned[n].woe(frame[n]) for n in order}, index=frame.index)
+        chosen = self._candidates(woe, reused)
         while True:
             if not chosen:
                 raise ValueError(f"no feature reaches an information value of {self.iv_threshold}")
@@ -239,13 +335,37 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self, "bins_")
         return {n: b.trend for n, b in self.bins_.items() if b.kind == "numeric" and b.trend != 0}
 
+    def to_sql(self, table: str, id_column: str | None = None, *, reasons: int = 0) -> str:
+        """One SELECT over ``table`` that runs unchanged on SQLite, DuckDB and PostgreSQL and
+        returns per row ``id_column`` (when given), the total points ``score``, the PD ``pd``
+        and each feature's points ``points_<feature>``, equal to ``points``, ``predict_proba``
+        and ``_points_matrix`` to 1e-9; with ``reasons=n`` also ``reason_1`` .. ``reason_n``,
+        equal to ``reasons(X, n)`` (``models.card_sql``)."""
+        check_is_fitted(self, "features_")
+        return card_sql.select(
+            self.features_,
+            self.bins_,
+            {f: self._bin_points(f) for f in self.features_},
+            offset=self.offset_,
+            factor=self.factor_,
+            table=table,
+            id_column=id_column,
+            reasons=reasons,
+        )
+
     # -- the artifact ------------------------------------------------------------------
+
+    def _json_params(self) -> dict[str, Any]:
+        """The parameters as JSON values; ``fixed_bins`` as the bins it reuses only."""
+        params = self.get_params(deep=False)
+        params["fixed_bins"] = card_controls.fixed_doc(self.fixed_bins)
+        return dict(_plain(params))
 
     def to_json(self) -> str:
         check_is_fitted(self, "features_")
         doc = {
             "format": FORMAT,
-            "params": self.get_params(),
+            "params": self._json_params(),
             "features": self.features_,
             "intercept": self.intercept_,
             "coefficients": self.coef_,

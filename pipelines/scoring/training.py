@@ -12,7 +12,7 @@ import pandas as pd
 from models import metrics
 from models.challenger import Challenger
 from models.registry import Registry, identify
-from models.report import validation_report
+from models.report import card_section, validation_report
 from models.scorecard import Scorecard
 from pipelines.books import BooksError, read_bank
 from pipelines.features import FEATURE_NAMES
@@ -127,7 +127,7 @@ def validate_and_register(
             for f in card.features_
         }
         figures["csi"] = csi
-        extra = "<h2>The card</h2>" + card.points_table().to_html(index=False, float_format="{:.3f}".format)
+        extra = card_section(card)
         extra += "<h2>Characteristic stability (CSI)</h2>" + pd.DataFrame(
             {"feature": list(csi), "csi": list(csi.values())}
         ).to_html(index=False, float_format="{:.4f}".format)
