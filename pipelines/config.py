@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +17,7 @@ ENV_BANK = "SMECREDIT_BANK_URI"
 ENV_MODELS = "SMECREDIT_MODELS_URI"
 ENV_BANK_NAME = "SMECREDIT_BANK_NAME"
 ENV_REVIEW_RULES = "SMECREDIT_REVIEW_RULES"
+ENV_EVIDENCE_KEY = "SMECREDIT_EVIDENCE_KEY"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Settings:
     models_uri: str = str(DEFAULT_DATA / "lake" / "models")
     bank_name: str = "SMECREDIT-BANK"  # how this bank is named as pledgee on chain
     review_rules: str = ""  # the in-loan rule table; empty: the packaged rules.json
+    evidence_key: str = field(default="", repr=False)  # Ed25519 PEM, or a path to one (a secret)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,4 +47,5 @@ class Settings:
             models_uri=env.get(ENV_MODELS) or f"{lake.rstrip('/')}/models",
             bank_name=env.get(ENV_BANK_NAME) or "SMECREDIT-BANK",
             review_rules=env.get(ENV_REVIEW_RULES) or "",
+            evidence_key=env.get(ENV_EVIDENCE_KEY) or "",
         )
