@@ -3,8 +3,10 @@
 Each verified row in the lake sits in a file named after the bundle it was landed from
 (``part-<bundle_key>.parquet``, ``pipelines.lake.bundle_key``), and the ingest log holds that
 bundle's location. The bundle's ``records.jsonl`` line at the row's height and index is
-copied as it is, after checking that its leaf is the record the lake holds (same id, same
-leaf hash); the bundle's ``headers.jsonl`` line of that height comes with it.
+copied as it is, once the bundle's files are shown to be those its exporter signed (the
+manifest's signature under the trust policy, its SHA-256 digests) and the line's leaf to be
+the record the lake holds (same id, same leaf hash); the bundle's ``headers.jsonl`` line of
+that height comes with it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import orjson
 import pandas as pd
 import pyarrow.dataset as ds
 
+from attestations.dsse import MANIFEST_PAYLOAD_TYPE, pae
+from attestations.hashing import sha256_hex
 from attestations.merkle import leaf_hash
+from attestations.policy import TrustPolicy
+from attestations.timestamps import timestamp_key
 from pipelines.evidence.select import EvidenceError
 from pipelines.lake import bundle_key, filesystem
 
@@ -57,6 +63,39 @@ def _read(uri: str, name: str) -> bytes:
         return bytes(fs.cat_file(f"{root}/{name}"))
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"cannot read {name} of bundle {uri}: {exc}") from None
+
+
+def _exported(uri: str, policy: TrustPolicy) -> tuple[bytes, bytes]:
+    """The bundle's records.jsonl and headers.jsonl, once their bytes are shown to be those
+    its exporter signed: the manifest's signature holds under ``policy`` and its SHA-256
+    digests match both files.
+
+    Raises:
+        EvidenceError: the bundle is gone, or changed since its export.
+    """
+    manifest_raw, sig_raw = _read(uri, "manifest.json"), _read(uri, "manifest.sig")
+    records, headers = _read(uri, "records.jsonl"), _read(uri, "headers.jsonl")
+    try:
+        manifest, sig = orjson.loads(manifest_raw), orjson.loads(sig_raw)
+        exported_at = timestamp_key(manifest["exported_at"])
+        signed = exported_at is not None and policy.exporter_signed(
+            pae(MANIFEST_PAYLOAD_TYPE, manifest_raw),
+            manifest["source"],
+            exported_at,
+            sig["keyid"],
+            sig["sig"],
+        )
+        digests = (manifest["records_sha256"], manifest["headers_sha256"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise EvidenceError(f"bundle {uri}: its manifest is unreadable") from None
+    if not signed:
+        raise EvidenceError(f"bundle {uri}: its manifest no longer bears a valid exporter signature")
+    if digests != (sha256_hex(records), sha256_hex(headers)):
+        raise EvidenceError(
+            f"bundle {uri}: records.jsonl or headers.jsonl differs from what its exporter signed "
+            "(the landing zone was changed after export)"
+        )
+    return records, headers
 
 
 def _positions(records: bytes) -> dict[tuple[int, int], tuple[int, bytes]]:
@@ -101,10 +140,11 @@ def _checked(raw: bytes, record_id: str, expected_hash: str, hash_alg: str, wher
 
 
 def original_lines(
-    rows: pd.DataFrame, locations: dict[str, str], hash_alg: str
+    rows: pd.DataFrame, locations: dict[str, str], policy: TrustPolicy
 ) -> tuple[dict[str, SourceLine], dict[int, bytes]]:
     """The export line of every record in ``rows`` (by record id) and the header line of
-    every height they sit at, reading each bundle once.
+    every height they sit at, reading each bundle once and only from files whose bytes its
+    exporter signed.
 
     Raises:
         EvidenceError: a bundle is gone from the landing zone or its line no longer matches
@@ -118,16 +158,17 @@ def original_lines(
         uri = locations.get(key)
         if uri is None:
             raise EvidenceError(f"no ingested bundle has the key {key} (landed file {landed_file})")
-        positions = _positions(_read(uri, "records.jsonl"))
+        records, header_lines = _exported(uri, policy)
+        positions = _positions(records)
         wanted_heights = {int(h) for h in group["height"]} - set(headers)
         if wanted_heights:
-            headers.update(_headers(_read(uri, "headers.jsonl"), wanted_heights))
+            headers.update(_headers(header_lines, wanted_heights))
         for row in group.itertuples(index=False):
             found = positions.get((int(row.height), int(row.index)))
             where = f"bundle {uri} at height {row.height} index {row.index}"
             if found is None:
                 raise EvidenceError(f"{where}: no such line; the landing zone was changed after ingest")
-            _checked(found[1], str(row.record_id), str(row.leaf_hash), hash_alg, where)
+            _checked(found[1], str(row.record_id), str(row.leaf_hash), policy.hash_alg, where)
             lines[str(row.record_id)] = SourceLine(
                 found[1], uri, str(row.bundle_id), found[0], int(row.height), int(row.index)
             )

@@ -229,7 +229,7 @@ def _chain(settings: Settings, rows: pd.DataFrame) -> Chain:
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"cannot read the trust policy {settings.trust_policy}: {exc}") from None
     policy = TrustPolicy.from_json(trust)
-    lines, headers = original_lines(rows, bundle_locations(settings.lake_uri), policy.hash_alg)
+    lines, headers = original_lines(rows, bundle_locations(settings.lake_uri), policy)
     return Chain(policy, trust, lines, headers, settings.landing_uri)
 
 
@@ -261,16 +261,34 @@ def build_packs(
         yield case.loan_id, build_pack(case, books, rows[rows["loan_id"] == case.loan_id], chain, key, as_of)
 
 
+def pending_defaults(settings: Settings, as_of: date, rewrite: bool = False) -> list[str]:
+    """Loans that turned to default by ``as_of`` and have no pack yet (all of them with
+    ``rewrite``), from the bank's performance table alone."""
+    from pipelines.scoring import read_bank
+
+    defaults = default_dates(read_bank(settings.bank_uri, "loan_performance"), as_of)
+    skip = set() if rewrite else existing_packs(settings.lake_uri)
+    return [str(loan) for loan in defaults["loan_id"] if loan not in skip]
+
+
+def write_loan_packs(
+    settings: Settings, key: ed25519.Ed25519PrivateKey, as_of: date, loan_ids: Sequence[str]
+) -> list[str]:
+    """Write the packs of ``loan_ids`` to ``<lake>/evidence/``; the loans written."""
+    written = []
+    if loan_ids:
+        for loan_id, files in build_packs(settings, key, as_of, loan_ids):
+            write_pack(f"{evidence_root(settings.lake_uri)}/{loan_id}", files)
+            written.append(loan_id)
+    return written
+
+
 def write_packs(
     settings: Settings, key: ed25519.Ed25519PrivateKey, as_of: date, rewrite: bool = False
 ) -> dict[str, Any]:
-    """Write to ``<lake>/evidence/`` the pack of every loan that turned to default by
-    ``as_of`` and has none yet (every one with ``rewrite``), then the buyer's CSV."""
-    skip = () if rewrite else existing_packs(settings.lake_uri)
-    written = []
-    for loan_id, files in build_packs(settings, key, as_of, skip=skip):
-        write_pack(f"{evidence_root(settings.lake_uri)}/{loan_id}", files)
-        written.append(loan_id)
+    """Write the pack of every loan that turned to default by ``as_of`` and has none yet
+    (every one with ``rewrite``), then the buyer's CSV."""
+    written = write_loan_packs(settings, key, as_of, pending_defaults(settings, as_of, rewrite))
     npl = write_npl_csv(settings.lake_uri)
     return {"as_of": as_of.isoformat(), "written": len(written), "packs": len(npl), "loans": written}
 

@@ -34,9 +34,11 @@ h1 { font-size: 16pt; margin: 0 0 4mm 0; } h2 { font-size: 12.5pt; margin: 6mm 0
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm 0; }
 th, td { border: 1px solid #bbb; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; font-weight: 600; } tr { break-inside: avoid; }
-td.n { text-align: right; white-space: nowrap; } .mono { font-family: monospace; font-size: 8.5pt; }
+td { white-space: nowrap; } td.n { text-align: right; } td.w, table.facts td { white-space: normal; }
+.mono { font-family: monospace; font-size: 8.5pt; }
 table.facts th { width: 38%; } .small { font-size: 8pt; } .note { color: #444; }
-.annex { break-before: page; } .fail { color: #a00; font-weight: 600; }
+.annex { break-before: page; }
+@media print { body { font-size: 8.5pt; } .small { font-size: 7pt; } }
 """
 
 
@@ -66,9 +68,10 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 
 def rows_cell(cell: str) -> str:
-    """A cell; numbers (cells starting with ¥ or a digit) right-aligned."""
+    """A cell: numbers (cells starting with ¥ or a digit) right-aligned, long text wrapped."""
     numeric = cell[:1] == "¥" or cell.replace(",", "").replace(".", "").isdigit()
-    return f'<td class="n">{cell}</td>' if numeric else f"<td>{cell}</td>"
+    cls = "n" if numeric else ("w" if len(cell) > 40 and "<span" not in cell else "")
+    return f'<td class="{cls}">{cell}</td>' if cls else f"<td>{cell}</td>"
 
 
 def _who(facts: dict[str, Any]) -> str:
