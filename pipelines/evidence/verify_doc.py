@@ -151,6 +151,21 @@ print(len(ids), "records in the pack; loan.json cites none outside it")
 ```"""
 
 
+def repl_ready(markdown: str) -> str:
+    """Each Python block with a blank line after every compound statement, so that pasting it
+    into the interactive interpreter line by line runs it (the REPL ends a block on a blank
+    line only)."""
+    out: list[str] = []
+    previous = ""
+    for line in markdown.split("\n"):
+        top = line[:1] not in ("", " ", "`") and not line.startswith(("else", "elif", "except", "finally"))
+        if top and previous.startswith(" ") and out and out[-1] != "":
+            out.append("")
+        out.append(line)
+        previous = line if line.strip() else previous
+    return "\n".join(out)
+
+
 def _walk(leaf: bytes, index: int, size: int, proof: list[str], hash_alg: str) -> list[str]:
     """The running hash after each audit path entry (RFC 9162 2.1.3.2)."""
     from attestations.hashing import hash_function
@@ -194,7 +209,7 @@ def verify_markdown(
         "leaf_hash": leaf_hash(leaf, hash_alg).hex(),
         "root": header["root_hash"],
     }
-    return _PAGE.format(
+    page = _PAGE.format(
         loan_id=loan_id,
         records=counts[0],
         headers=counts[1],
@@ -213,6 +228,7 @@ def verify_markdown(
         step_loan=_STEP_LOAN,
         **{k: values[k] for k in ("fingerprint", "line_no", "record_id", "leaf_hash", "root")},
     )
+    return repl_ready(page)
 
 
 _PAGE = """# Checking evidence pack {loan_id} by hand / 手工核验证据包
