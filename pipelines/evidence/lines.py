@@ -57,6 +57,16 @@ def _key_of(landed_file: str) -> str:
     return name[len("part-") : -len(".parquet")]
 
 
+def locate(logged_uri: str, landing_uri: str) -> str:
+    """Where a bundle is now: where the ingest log says, or, when the landing zone has moved,
+    the same ``<source>/<folder>`` under ``landing_uri`` (its exporter's signature is checked
+    either way, so a bundle found elsewhere is still the one exported)."""
+    fs, path = filesystem(logged_uri)
+    if fs.exists(f"{path}/records.jsonl") or not landing_uri:
+        return logged_uri
+    return f"{landing_uri.rstrip('/')}/{'/'.join(path.rstrip('/').split('/')[-2:])}"
+
+
 def _read(uri: str, name: str) -> bytes:
     fs, root = filesystem(uri)
     try:
@@ -140,7 +150,7 @@ def _checked(raw: bytes, record_id: str, expected_hash: str, hash_alg: str, wher
 
 
 def original_lines(
-    rows: pd.DataFrame, locations: dict[str, str], policy: TrustPolicy
+    rows: pd.DataFrame, locations: dict[str, str], policy: TrustPolicy, landing_uri: str = ""
 ) -> tuple[dict[str, SourceLine], dict[int, bytes]]:
     """The export line of every record in ``rows`` (by record id) and the header line of
     every height they sit at, reading each bundle once and only from files whose bytes its
@@ -155,9 +165,10 @@ def original_lines(
     unique = rows.drop_duplicates("record_id")
     for landed_file, group in unique.groupby("__filename", sort=True):
         key = _key_of(str(landed_file))
-        uri = locations.get(key)
-        if uri is None:
+        logged = locations.get(key)
+        if logged is None:
             raise EvidenceError(f"no ingested bundle has the key {key} (landed file {landed_file})")
+        uri = locate(logged, landing_uri)
         records, header_lines = _exported(uri, policy)
         positions = _positions(records)
         wanted_heights = {int(h) for h in group["height"]} - set(headers)

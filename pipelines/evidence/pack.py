@@ -229,7 +229,7 @@ def _chain(settings: Settings, rows: pd.DataFrame) -> Chain:
     except (OSError, ValueError) as exc:
         raise EvidenceError(f"cannot read the trust policy {settings.trust_policy}: {exc}") from None
     policy = TrustPolicy.from_json(trust)
-    lines, headers = original_lines(rows, bundle_locations(settings.lake_uri), policy)
+    lines, headers = original_lines(rows, bundle_locations(settings.lake_uri), policy, settings.landing_uri)
     return Chain(policy, trust, lines, headers, settings.landing_uri)
 
 

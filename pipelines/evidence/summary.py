@@ -128,6 +128,19 @@ def _chain(records: list[Record]) -> str:
     return _table(["来源 Source", "类型 Kind", "记录数 Records", "业务时间 Event dates"], rows)
 
 
+def _invoices(facts: dict[str, Any], records: list[Record]) -> str:
+    kinds = {rec["record_id"]: rec["kind"] for _, _, rec in records}
+    rows = [
+        [
+            _e(inv["invoice_no"]),
+            "是 yes" if inv["on_chain"] else "否 no",
+            ", ".join(KIND_LABELS.get(kinds.get(r, ""), "?") for r in inv["records"]) or "–",
+        ]
+        for inv in facts["application"]["invoices_offered"]
+    ]
+    return _table(["发票 Invoice", "已上链 On chain", "链上单据 Documents on chain"], rows)
+
+
 def _collateral(records: list[Record], sealed: dict[int, str]) -> str:
     rows = []
     for line_no, line, rec in records:
@@ -213,6 +226,17 @@ def _alerts(facts: dict[str, Any]) -> str:
     return _table(head, rows)
 
 
+def _review(facts: dict[str, Any]) -> str:
+    review = facts["decision"].get("in_loan_review")
+    if not review:
+        return '<p class="note">无贷中审查 No in-loan review on record.</p>'
+    rows = [
+        [_e(name), _e(check["result"]), _e(check["finding"]), str(len(check["records"]))]
+        for name, check in sorted(review["checks"].items())
+    ]
+    return _table(["检查 Check", "结果 Result", "发现 Finding", "引用记录 Records"], rows)
+
+
 def _annex(records: list[Record], sealed: dict[int, str]) -> str:
     rows = [
         [
@@ -276,9 +300,12 @@ records.jsonl, which anyone can check independently (see “How to check”).</p
 <h2>1. 借款人 Borrower</h2>{_who(facts)}
 <h2>2. 贷款 The loan</h2>{_loan(facts)}
 <h2>3. 链上记录 What the chain shows</h2>{_chain(records)}
+<h3>申请所附发票 Invoices offered with the application</h3>{_invoices(facts, records)}
 <h3>质押仓单及其历史 Pledged warehouse receipts and their history</h3>{_collateral(records, sealed)}
 <h3>社保与公积金缴费 Social-insurance and housing-fund contributions</h3>{_contributions(records)}
-<h2>4. 预警 Early-warning alerts</h2>{_alerts(facts)}
+<h2>4. 贷中审查与预警 In-loan review and early-warning alerts</h2>
+<h3>贷中审查 In-loan review</h3>{_review(facts)}
+<h3>预警 Alerts</h3>{_alerts(facts)}
 <h2>5. 如何核验 How to check</h2>{how}
 <div class="annex"><h2>附件：记录清单 Annex: the records</h2>{_annex(records, sealed)}</div>
 </body></html>
