@@ -215,6 +215,12 @@ def read_books(settings: Settings) -> Books:
     )
 
 
+def read_pack_files(folder: str) -> dict[str, bytes]:
+    """Every file of the pack folder at a path or URI (for ``attestations.evidence.check_pack``)."""
+    fs, root = filesystem(folder)
+    return {str(p)[len(root) + 1 :]: bytes(fs.cat_file(p)) for p in sorted(fs.find(root))}
+
+
 def existing_packs(lake_uri: str) -> set[str]:
     """Loan ids with a pack in the lake."""
     fs, base = filesystem(evidence_root(lake_uri))
