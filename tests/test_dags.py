@@ -95,6 +95,7 @@ EXPECTED_DAGS = {
     "score_pre_loan",
     "review_in_loan",
     "monitor_post_loan",
+    "dispose_defaults",
 }
 
 
