@@ -31,6 +31,7 @@ test: lint typecheck browser
 # Headless Chromium renders the HTML report in a test (Debian's package; root installs it).
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	fc-list :lang=zh | grep -q . || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null)  # evidence summaries print Chinese
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"
