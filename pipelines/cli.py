@@ -308,6 +308,21 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_evidence(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``evidence --loan LOAN_ID --out DIR`` and ``evidence verify DIR``."""
+    p = sub.add_parser("evidence", help="write a defaulted loan's evidence pack, or verify one offline")
+    p.add_argument("--loan", metavar="LOAN_ID", help="the defaulted loan")
+    p.add_argument("--out", type=Path, metavar="DIR", help="the pack folder to write (and DIR.zip)")
+    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: records sealed by this day (default today)")
+    p.set_defaults(func=cmd_evidence, action=None)
+    actions = p.add_subparsers(dest="action", metavar="verify", parser_class=_Parser)
+    v = actions.add_parser("verify", help="check a pack offline: signature, hashes, quorum, proofs")
+    v.add_argument("pack", type=Path, metavar="DIR", help="the pack folder (or its .zip)")
+    v.add_argument("--trust", type=Path, help="a trust policy you hold (takes precedence over the pack's)")
+    v.add_argument("--key-fingerprint", help="the bank evidence key's sha256:... fingerprint to insist on")
+    v.add_argument("--json", action="store_true", help="one JSON object per finding")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
@@ -377,17 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("evidence", help="write a defaulted loan's evidence pack, or verify one offline")
-    p.add_argument("--loan", metavar="LOAN_ID", help="the defaulted loan")
-    p.add_argument("--out", type=Path, metavar="DIR", help="the pack folder to write (and DIR.zip)")
-    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: records sealed by this day (default today)")
-    p.set_defaults(func=cmd_evidence, action=None)
-    actions = p.add_subparsers(dest="action", metavar="verify", parser_class=_Parser)
-    v = actions.add_parser("verify", help="check a pack offline: signature, hashes, quorum, proofs")
-    v.add_argument("pack", type=Path, metavar="DIR", help="the pack folder (or its .zip)")
-    v.add_argument("--trust", type=Path, help="a trust policy you hold (takes precedence over the pack's)")
-    v.add_argument("--key-fingerprint", help="the bank evidence key's sha256:... fingerprint to insist on")
-    v.add_argument("--json", action="store_true", help="one JSON object per finding")
+    _add_evidence(sub)
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")

@@ -169,10 +169,8 @@ def run_demo(
         ("dispose_defaults", "an evidence pack for every loan that turned to default", {"day": str(last)}),
     ]  # fmt: skip
     from pipelines.airflow_edge import without_deadline
-    from pipelines.evidence import write_key
 
-    write_key(out / "secrets" / "evidence-key.pem")  # the bank's evidence signing key (a secret)
-    os.environ["SMECREDIT_EVIDENCE_KEY"] = str(out / "secrets" / "evidence-key.pem")
+    _evidence_key(out / "secrets" / "evidence-key.pem")
 
     with sinks(out) as (smtp_port, hook_port):
         conn = {
@@ -206,6 +204,14 @@ def run_demo(
     print(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
           f"report: {out / 'report.html'}")  # fmt: skip
     return 0
+
+
+def _evidence_key(path: Path) -> None:
+    """Make the bank's evidence signing key (a secret) and point SMECREDIT_EVIDENCE_KEY at it."""
+    from pipelines.evidence import write_key
+
+    write_key(path)
+    os.environ["SMECREDIT_EVIDENCE_KEY"] = str(path)
 
 
 def _packs_verify(settings: Any, last: date, trust: Path) -> bool:
