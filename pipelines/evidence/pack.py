@@ -97,8 +97,12 @@ def _content(
         parsed.append((n, entry, orjson.loads(entry["leaf"].encode("utf-8"))))
     headers = {h: orjson.loads(chain.headers[h])["header"] for h in heights}
     facts = loan_facts(case, books, mine, as_of)
-    collateral = set(mine.loc[mine["role"] == "collateral", "record_id"])
-    worked = next((p for p in parsed if p[2]["record_id"] in collateral), parsed[0])
+    # The worked record of VERIFY.md: a pledge of the collateral, else an offered invoice.
+    rank = {("collateral", "warehouse_receipt"): 0, ("trade", "invoice"): 1}
+    best: dict[str, int] = {}
+    for rid, role, kind in mine[["record_id", "role", "kind"]].itertuples(index=False):
+        best[str(rid)] = min(best.get(str(rid), 2), rank.get((role, kind), 2))
+    worked = min(parsed, key=lambda p: (best.get(p[2]["record_id"], 2), p[0]))
     fingerprint = key_fingerprint(key.public_key())
     p = chain.policy
     files = {
