@@ -460,7 +460,7 @@ def check_loan(raw: bytes, records: Mapping[str, Any], report: PackReport) -> No
     except (UnicodeDecodeError, CanonicalizationError) as exc:
         report.add("loan.json", False, f"not JSON ({exc})")
         return
-    if not isinstance(loan, dict) or loan.get("loan_id") != report.loan_id:
+    if not isinstance(loan, dict) or (report.loan_id is not None and loan.get("loan_id") != report.loan_id):
         report.add("loan.json", False, f"is not about loan {report.loan_id}")
         return
     cited = set(cited_records(loan))
