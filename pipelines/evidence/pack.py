@@ -252,7 +252,8 @@ def build_packs(
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(loan id, files) of the pack of every loan that turned to default by ``as_of`` (of
     ``loan_ids`` when given), except those in ``skip``, reading the lake and the landing
-    zone once for all of them.
+    zone once for all of them. A loan whose pack cannot be built does not stop the others:
+    the error naming every such loan is raised after the last pack.
 
     Raises:
         EvidenceError: a loan named in ``loan_ids`` has not defaulted, or a pack cannot be
@@ -267,8 +268,16 @@ def build_packs(
         return
     rows = record_rows(settings.lake_uri, todo, as_of)
     chain = _chain(settings, rows)
+    failed = []
     for case in todo:
-        yield case.loan_id, build_pack(case, books, rows[rows["loan_id"] == case.loan_id], chain, key, as_of)
+        try:
+            files = build_pack(case, books, rows[rows["loan_id"] == case.loan_id], chain, key, as_of)
+        except EvidenceError as exc:  # the other loans' packs are still built; this one is named
+            failed.append(str(exc))
+            continue
+        yield case.loan_id, files
+    if failed:
+        raise EvidenceError(f"{len(failed)} of {len(todo)} packs not built: " + "; ".join(failed))
 
 
 def pending_defaults(settings: Settings, as_of: date, rewrite: bool = False) -> list[str]:
