@@ -237,3 +237,36 @@ def test_the_summary_is_bilingual_and_prints_on_a4(hand_pack: dict[str, bytes], 
     pdf = (tmp_path / "summary.pdf").read_bytes()
     boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
     assert boxes and all(abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1 for w, h in boxes)
+
+
+def test_a_loan_whose_pack_cannot_be_built_does_not_stop_the_others(
+    hand_world: Any, evidence_key: Any, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from attestations.uscc import make_uscc
+
+    settings = own_copy(hand_world, tmp_path)
+    bank = Path(settings.bank_uri)
+    nobody = make_uscc("91500000MA0000009")  # a firm the chain knows nothing of
+    for table, extra in (
+        (
+            "applications",
+            {
+                "application_id": "APP-HAND-2",
+                "loan_id": "LN-HAND-0",
+                "firm_id": nobody,
+                "collateral_receipts": [],
+                "invoice_nos": [],
+            },
+        ),
+        ("loan_performance", {"loan_id": "LN-HAND-0", "firm_id": nobody}),
+    ):
+        t = pq.read_table(bank / f"{table}.parquet")
+        rows = t.to_pylist()
+        rows.append({**rows[-1], **extra})
+        pq.write_table(pa.Table.from_pylist(rows, schema=t.schema), bank / f"{table}.parquet")
+    with pytest.raises(EvidenceError, match="1 of 2 packs not built: loan LN-HAND-0: no attested record"):
+        write_packs(settings, evidence_key, handmade.AS_OF)
+    assert (Path(settings.lake_uri) / "evidence" / handmade.LOAN / "manifest.json").is_file()
