@@ -31,6 +31,7 @@ test: lint typecheck browser postgresql
 # Headless Chromium renders the HTML report in a test (Debian's package; root installs it).
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	fc-list :lang=zh | grep -q . || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null)  # evidence summaries print Chinese
 
 # PostgreSQL's binaries (Debian's package) for the tests that start their own server in a temporary folder;
 # the package is told not to create and start a cluster of its own.

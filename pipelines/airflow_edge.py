@@ -170,3 +170,22 @@ def webhook_config() -> tuple[str, str]:
     from the environment or Airflow Variables (a secrets backend serves the key in production)."""
     s = settings()
     return s.webhook_url, s.webhook_key
+
+
+EVIDENCE_KEY_CONN = "smecredit_evidence_key"
+
+
+def evidence_key() -> str:
+    """The bank's Ed25519 evidence signing key (PEM text, or a path to a PEM file): the
+    password (or extra ``private_key``) of the Airflow connection ``smecredit_evidence_key``
+    when it is set (a secrets backend serves it in production), else SMECREDIT_EVIDENCE_KEY."""
+    try:
+        from airflow.sdk import Connection
+
+        conn = Connection.get(EVIDENCE_KEY_CONN)
+        value = conn.password or (conn.extra_dejson or {}).get("private_key")
+        if value:
+            return str(value)
+    except Exception:  # no Airflow context, or no such connection: the environment decides
+        pass
+    return settings().evidence_key

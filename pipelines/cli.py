@@ -291,6 +291,62 @@ def _portfolio_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     p.set_defaults(func=cmd_model_health)
 
 
+def cmd_evidence(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        return cmd_evidence_verify(args)
+    if not args.loan or not args.out:
+        return _fail("give --loan LOAN_ID --out DIR to write a pack (or: evidence verify DIR)")
+    from datetime import UTC, datetime
+
+    from attestations.errors import PolicyError
+    from pipelines.config import Settings
+    from pipelines.evidence import EvidenceError, build_packs, load_signing_key, write_pack
+
+    settings = Settings.from_env()
+    as_of = args.as_of or datetime.now(UTC).date()
+    try:
+        key = load_signing_key(settings.evidence_key)
+        for _, files in build_packs(settings, key, as_of, [args.loan]):
+            digest = write_pack(str(args.out), files)
+    except (EvidenceError, PolicyError) as exc:
+        return _fail(str(exc), 1)
+    print(f"evidence pack of loan {args.loan} written to {args.out} and {args.out}.zip (SHA-256 {digest})")
+    return 0
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from attestations.errors import PolicyError
+    from attestations.evidence import PackError, verify_pack
+    from attestations.policy import TrustPolicy
+
+    try:
+        trust = TrustPolicy.load(args.trust) if args.trust else None
+        report = verify_pack(args.pack, trust, args.key_fingerprint)
+    except (PolicyError, PackError) as exc:
+        return _fail(str(exc))
+    for finding in report.findings:
+        print(json.dumps(finding.to_dict(), ensure_ascii=False) if args.json else finding.line())
+    verdict = f"{len(report.failures())} findings failed" if not report.ok else "every check holds"
+    summary = {"pack": str(args.pack), "loan_id": report.loan_id, "ok": report.ok, "records": report.records}
+    print(json.dumps(summary) if args.json else f"{'PASS' if report.ok else 'FAIL'} {args.pack}: {verdict}")
+    return 0 if report.ok else 1
+
+
+def _add_evidence(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``evidence --loan LOAN_ID --out DIR`` and ``evidence verify DIR``."""
+    p = sub.add_parser("evidence", help="write a defaulted loan's evidence pack, or verify one offline")
+    p.add_argument("--loan", metavar="LOAN_ID", help="the defaulted loan")
+    p.add_argument("--out", type=Path, metavar="DIR", help="the pack folder to write (and DIR.zip)")
+    p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: records sealed by this day (default today)")
+    p.set_defaults(func=cmd_evidence, action=None)
+    actions = p.add_subparsers(dest="action", metavar="verify", parser_class=_Parser)
+    v = actions.add_parser("verify", help="check a pack offline: signature, hashes, quorum, proofs")
+    v.add_argument("pack", type=Path, metavar="DIR", help="the pack folder (or its .zip)")
+    v.add_argument("--trust", type=Path, help="a trust policy you hold (takes precedence over the pack's)")
+    v.add_argument("--key-fingerprint", help="the bank evidence key's sha256:... fingerprint to insist on")
+    v.add_argument("--json", action="store_true", help="one JSON object per finding")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
@@ -361,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     _portfolio_commands(sub)
+    _add_evidence(sub)
 
     p = sub.add_parser("demo", help="run the main job end to end on generated data")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: demo-output/)")

@@ -31,6 +31,7 @@ ENV_DELIVERY_BACKOFF = "SMECREDIT_DELIVERY_BACKOFF_SECONDS"
 ENV_ALERT_EMAILS = "SMECREDIT_ALERT_EMAILS"
 ENV_WEBHOOK_URL = "SMECREDIT_WEBHOOK_URL"
 ENV_WEBHOOK_KEY = "SMECREDIT_WEBHOOK_KEY"
+ENV_EVIDENCE_KEY = "SMECREDIT_EVIDENCE_KEY"
 
 ENV_NAMES = (
     ENV_LANDING,
@@ -47,6 +48,7 @@ ENV_NAMES = (
     ENV_ALERT_EMAILS,
     ENV_WEBHOOK_URL,
     ENV_WEBHOOK_KEY,
+    ENV_EVIDENCE_KEY,
 )
 """Every variable ``Settings`` reads, in the order of the README's configuration table."""
 
@@ -90,6 +92,7 @@ class Settings:
     alert_emails: str = ""  # recipients of task-failure and deadline alerts, comma-separated
     webhook_url: str = ""  # the alert webhook; empty: email only
     webhook_key: str = field(default="", repr=False)  # the webhook's HMAC key (a secret)
+    evidence_key: str = field(default="", repr=False)  # Ed25519 PEM, or a path to one (a secret)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -116,4 +119,5 @@ class Settings:
             alert_emails=env.get(ENV_ALERT_EMAILS) or "",
             webhook_url=env.get(ENV_WEBHOOK_URL) or "",
             webhook_key=env.get(ENV_WEBHOOK_KEY) or "",
+            evidence_key=env.get(ENV_EVIDENCE_KEY) or "",
         )

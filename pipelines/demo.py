@@ -115,7 +115,7 @@ def run_demo(
     out = (out or DEFAULT_DATA).resolve()
     started = time.perf_counter()
     world_dir, lake, home = out / "world", out / "lake", out / "airflow-home"
-    steps = 10
+    steps = 11
     say = _progress(started, steps)
     say(1, f"simulating {firms:,} firms over {months} months into {world_dir}")
     cfg = WorldConfig(firms=firms, months=months, seed=seed, **(world if world is not None else DEMO_WORLD))
@@ -125,7 +125,7 @@ def run_demo(
     victim = max(world_dir.glob("landing/supply_chain/*"), key=lambda p: p.stat().st_size)
     tamper_bundle(victim, victim.with_name(f"{victim.name}-forged-copy"), "edit-record", world_dir)
     print(f"      plus a forged copy of {victim.name} (one record edited, manifest re-signed)")
-    for old in (lake, home, out / "mail", out / "webhook", out / "report.html"):
+    for old in (lake, home, out / "mail", out / "webhook", out / "report.html", out / "secrets"):
         shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     os.environ.update(
         {
@@ -168,8 +168,11 @@ def run_demo(
          {"day": str(monitor_from), "through": str(last), "every_days": 7}),
         ("assess_portfolio", "IFRS 9 stages, expected credit loss, movements and model health per month end",
          {"as_of": span["day"], "through": span["through"]}),
+        ("dispose_defaults", "an evidence pack for every loan that turned to default", {"day": str(last)}),
     ]  # fmt: skip
     from pipelines.airflow_edge import without_deadline
+
+    _evidence_key(out / "secrets" / "evidence-key.pem")
 
     with sinks(out) as (smtp_port, hook_port):
         conn = {
@@ -198,9 +201,41 @@ def run_demo(
 
     figures = write_report(Settings.from_env(), out / "report.html")
     print(_summary(lake, out, figures))
+    if not _packs_verify(Settings.from_env(), last, world_dir / "trust.json"):
+        return 1
     print(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
           f"report: {out / 'report.html'}")  # fmt: skip
     return 0
+
+
+def _evidence_key(path: Path) -> None:
+    """Make the bank's evidence signing key (a secret) and point SMECREDIT_EVIDENCE_KEY at it."""
+    from pipelines.evidence import write_key
+
+    write_key(path)
+    os.environ["SMECREDIT_EVIDENCE_KEY"] = str(path)
+
+
+def _packs_verify(settings: Any, last: date, trust: Path) -> bool:
+    """Every loan that turned to default has a pack, and each passes ``smecredit evidence
+    verify --trust <the world's trust.json>``; one line says so (or names what fails)."""
+    import contextlib
+    import io
+
+    from pipelines.cli import main
+    from pipelines.evidence import default_dates, evidence_root
+    from pipelines.scoring import read_bank
+
+    defaulted = list(default_dates(read_bank(settings.bank_uri, "loan_performance"), last)["loan_id"])
+    root, failed = evidence_root(settings.lake_uri), []
+    for loan in defaulted:
+        with contextlib.redirect_stdout(io.StringIO()) as said, contextlib.redirect_stderr(said):
+            code = main(["evidence", "verify", f"{root}/{loan}", "--trust", str(trust)])
+        if code != 0:
+            failed.append(f"{loan}: {said.getvalue().strip().splitlines()[-1]}")
+    print(f"  evidence: {len(defaulted)} defaulted loans, {len(defaulted) - len(failed)} packs pass "
+          f"smecredit evidence verify --trust {trust}" + "".join(f"\n    {f}" for f in failed))  # fmt: skip
+    return not failed
 
 
 def _progress(started: float, steps: int) -> Callable[[int, str], None]:
@@ -241,6 +276,8 @@ def _summary(lake: Path, out: Path, figures: dict[str, Any]) -> str:
         f"  alerts: {figures.get('alerts', 0)} raised, {figures.get('open_alerts', 0)} open; "
         f"{figures.get('messages_sent', 0)} digests delivered: {mails} emails in {out / 'mail'}, "
         f"{posts} signed webhook posts in {out / 'webhook'}",
+        f"  evidence packs: {figures.get('evidence_packs', 0)} under {lake / 'evidence'} "
+        f"(buyer's list {lake / 'evidence' / 'npl_buyer.csv'})",
         f"  report: {out / 'report.html'}",
     ]
     return "\n".join(lines)

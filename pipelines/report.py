@@ -3,7 +3,8 @@ risk managers, read from the lake and the bank's books.
 
 Sections: verification and quarantine by source and reason; data quality; pre-loan scores
 (distribution, grade table with observed default rates, top reason codes); in-loan
-decisions and failing checks; alerts by severity and rule, and their delivery; model
+decisions and failing checks; alerts by severity and rule, and their delivery; evidence
+packs of defaulted loans (and the NPL buyer's list); model
 validation. The key figures carry ``data-key`` attributes, and a small script marks the page
 ``data-rendered="ok"`` once every plot has loaded (``data-errors`` lists script errors), so a
 headless browser can check the page.
@@ -198,6 +199,37 @@ def alerts_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
     return _section("Post-loan alerts", body), figures
 
 
+def evidence_section(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The evidence packs written for defaulted loans (docs/evidence.md), each checked again
+    offline against the bank's trust policy, and the NPL buyer's list."""
+    from attestations.errors import PolicyError
+    from attestations.evidence import check_pack
+    from attestations.policy import TrustPolicy
+    from pipelines.evidence import evidence_root, npl_rows, read_pack_files
+
+    rows = npl_rows(settings.lake_uri)
+    if rows.empty:
+        return _section("Evidence packs for defaulted loans", "<p>No evidence pack written yet.</p>"), {}
+    try:
+        policy: TrustPolicy | None = TrustPolicy.load(settings.trust_policy)
+    except PolicyError:
+        policy = None
+    root = evidence_root(settings.lake_uri)
+    rows["verifies"] = [check_pack(read_pack_files(f"{root}/{loan}"), policy).ok for loan in rows["loan_id"]]
+    columns = ["loan_id", "borrower_firm_id", "balance_cny", "default_date", "records", "verifies"]
+    shown = rows[columns].assign(pack_sha256=rows["pack_sha256"].str[:16] + "…")
+    balance = format(rows["balance_fen"].sum() / 100, ",.2f")
+    figures = {"evidence_packs": len(rows), "evidence_packs_verified": int(rows["verifies"].sum())}
+    body = (
+        f"<p>{_key('evidence_packs', len(rows))} packs written under {html.escape(root)}/, "
+        f"{_key('evidence_packs_verified', figures['evidence_packs_verified'])} of them verify offline "
+        f"against the trust policy; the NPL buyer's list is {html.escape(root)}/npl_buyer.csv "
+        f"(balance outstanding {_key('npl_balance_cny', balance)} CNY).</p>"
+        + table_html(shown)
+    )
+    return _section("Evidence packs for defaulted loans", body), figures
+
+
 def models_section(models_uri: str) -> str:
     try:
         entries = Registry(models_uri).entries()
@@ -229,6 +261,7 @@ def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
         review_section(settings.lake_uri),
         alerts_section(settings.lake_uri),
         portfolio_section(settings),
+        evidence_section(settings),
     ):
         parts.append(text)
         figures.update(f)

@@ -96,6 +96,7 @@ EXPECTED_DAGS = {
     "review_in_loan",
     "monitor_post_loan",
     "assess_portfolio",
+    "dispose_defaults",
 }
 
 
