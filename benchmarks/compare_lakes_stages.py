@@ -8,7 +8,8 @@ as columns; a table is the folder above its first ``key=value`` level, or a sing
 then compared: the Arrow schema, the row count and the rows as a multiset (each row's
 values hashed exactly, the sorted row hashes compared). Left out of the rows are what
 legitimately differs between two runs: wall-clock times (columns ending in ``_at``) and
-durations (``*_seconds``). The output folder's absolute path (in ``bundle_uri``) and the
+durations (``*_seconds``). The output folder's absolute path (in ``bundle_uri``; also the
+folder a copied baseline was first written in: whatever precedes ``/world/``) and the
 webhook receiver's port (in the outbox's ``recipient``) are masked. The model registry's
 manifest and artifacts are compared the same way, without ``created_at``.
 
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 _HIVE = re.compile(r"^[A-Za-z_]+=.*$")
 _PORT = re.compile(r"127\.0\.0\.1:\d+")
+_OUT = re.compile(r"/[^'\"\s]*?/(world|lake)/")
 
 
 def tables(lake: Path) -> dict[str, list[Path]]:
@@ -74,7 +76,7 @@ def _frame(table: pa.Table, root: str) -> pd.DataFrame:
         column = frame[name]
         if column.dtype == object or str(column.dtype) in ("str", "string"):
             texts = (repr(_plain(v)).replace(root, "<out>") for v in column)
-            frame[name] = [_PORT.sub("127.0.0.1:<port>", t) for t in texts]
+            frame[name] = [_OUT.sub(r"<out>/\1/", _PORT.sub("127.0.0.1:<port>", t)) for t in texts]
     return frame
 
 
