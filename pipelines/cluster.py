@@ -162,6 +162,7 @@ class Cluster:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__SECRET_KEY": state["api_secret"],
             "AIRFLOW__API_AUTH__JWT_SECRET": state["jwt_secret"],
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",  # one api-server process on a busy machine
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(s.parse_every),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
@@ -255,7 +256,12 @@ class Cluster:
         migrate = subprocess.run([self._airflow(), "db", "migrate"], env=env, capture_output=True, text=True)
         if migrate.returncode != 0:
             raise ServiceError(f"airflow db migrate failed: {migrate.stderr.strip()[-1500:]}")
-        for name, (argv, extra) in self._commands().items():
+        commands = self._commands()
+        for name in ("mail", "api-server"):  # workers fail the tasks they get before the API answers
+            argv, extra = commands.pop(name)
+            self._spawn(name, argv, {**env, **extra})
+        wait_for(self._api_answers, "the api-server", timeout, every=1)
+        for name, (argv, extra) in commands.items():
             self._spawn(name, argv, {**env, **extra})
         say(f"started {', '.join(self._commands())}; waiting until every one is healthy")
         self.wait_healthy(timeout=max(30.0, timeout - (time.monotonic() - started)))
@@ -273,6 +279,15 @@ class Cluster:
         simulate(WorldConfig(firms=s.firms, months=s.months, seed=s.seed, **DEMO_WORLD), world)  # type: ignore[arg-type]
 
     # ---- health ----------------------------------------------------------------------------
+
+    def _api_answers(self) -> bool:
+        if "api-server" not in self.running():
+            raise ServiceError(f"the api-server died; see {self.root / 'logs' / 'api-server.log'}")
+        try:
+            self.api("GET", "/api/v2/monitor/health", auth=False)
+        except (OSError, ServiceError):
+            return False
+        return True
 
     def health(self) -> dict[str, str]:
         """Each service's state: the api-server's health report (metadata database, scheduler,
