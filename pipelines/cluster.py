@@ -22,6 +22,7 @@ The API and UI accept ``admin``/``admin`` (Airflow's simple auth manager; local 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -137,8 +138,12 @@ class Cluster:
     def env(self) -> dict[str, str]:
         """The environment every Airflow process of the cluster runs with."""
         s, state, bin_dir = self.spec, self.state, str(Path(sys.executable).parent)
-        smtp = {"conn_type": "smtp", "host": LOOPBACK, "port": state["smtp_port"],
-                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "alerts@smecredit.local"}}  # fmt: skip
+        smtp = {
+            "conn_type": "smtp",
+            "host": LOOPBACK,
+            "port": state["smtp_port"],
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "alerts@smecredit.local"},
+        }
         env = {
             "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "AIRFLOW_HOME": str(self.home),
@@ -179,7 +184,9 @@ class Cluster:
 
     def _write_env_sh(self) -> None:
         lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(self.env().items())]
-        (self.root / "env.sh").write_text("# source me: the cluster's environment\n" + "\n".join(lines) + "\n")
+        (self.root / "env.sh").write_text(
+            "# source me: the cluster's environment\n" + "\n".join(lines) + "\n"
+        )
 
     # ---- processes -------------------------------------------------------------------------
 
@@ -200,8 +207,20 @@ class Cluster:
         """Each long-running process: its command line and the environment it adds."""
         air = self._airflow()
         commands: dict[str, tuple[list[str], dict[str, str]]] = {
-            "mail": ([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{LOOPBACK}:{self.state['smtp_port']}",
-                      "-c", "aiosmtpd.handlers.Mailbox", str(self.root / "mail")], {}),  # fmt: skip
+            "mail": (
+                [
+                    sys.executable,
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    f"{LOOPBACK}:{self.state['smtp_port']}",
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                    str(self.root / "mail"),
+                ],
+                {},
+            ),
             "api-server": ([air, "api-server", "--host", LOOPBACK, "--port", str(self.spec.api_port)], {}),
             "scheduler": ([air, "scheduler", "--skip-serve-logs"], {}),
             "dag-processor": ([air, "dag-processor"], {}),
@@ -339,7 +358,10 @@ class Cluster:
         """A JWT for /api/v2 from ``POST /auth/token`` with the cluster's user and password."""
         if self._token is None:
             body = self.api(
-                "POST", "/auth/token", {"username": self.spec.user, "password": self.spec.password}, auth=False
+                "POST",
+                "/auth/token",
+                {"username": self.spec.user, "password": self.spec.password},
+                auth=False,
             )
             self._token = str(body["access_token"])
         return self._token
@@ -386,10 +408,8 @@ class Cluster:
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to the process group ``pid`` leads (the process and what it started)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -404,7 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "start":
             cluster.start()
             s = cluster.spec
-            print(f"\nAirflow UI and REST API: {s.url}  (user {s.user}, password {s.password}; local use only)")
+            print(
+                f"\nAirflow UI and REST API: {s.url}  (user {s.user}, password {s.password}; local use only)"
+            )
             print(f"Airflow CLI against it:  source {cluster.root / 'env.sh'} && airflow dags list")
         elif args.command == "stop":
             cluster.stop()

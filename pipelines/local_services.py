@@ -140,7 +140,11 @@ class Postgres:
             raise ServiceError(f"psql failed: {exists.stderr.strip()[-500:]}")
         if exists.stdout.strip() != "1":
             made = subprocess.run(
-                [*psql, "-c", f'CREATE DATABASE "{name}"'], env=env, capture_output=True, text=True, check=False
+                [*psql, "-c", f'CREATE DATABASE "{name}"'],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if made.returncode != 0:
                 raise ServiceError(f"could not create database {name}: {made.stderr.strip()[-500:]}")
@@ -152,7 +156,9 @@ class Postgres:
         """Stop the server (fast shutdown: open sessions are ended); nothing if it is not running."""
         if not self.running():
             return
-        self._run(postgres_bin("pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", str(int(timeout)))
+        self._run(
+            postgres_bin("pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", str(int(timeout))
+        )
 
 
 @dataclass(frozen=True)

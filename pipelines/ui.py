@@ -15,7 +15,15 @@ import os
 import sys
 from pathlib import Path
 
-from pipelines.config import DEFAULT_DATA, ENV_BANK, ENV_LAKE, ENV_LANDING, ENV_MODELS, ENV_TRUST, PROJECT_ROOT
+from pipelines.config import (
+    DEFAULT_DATA,
+    ENV_BANK,
+    ENV_LAKE,
+    ENV_LANDING,
+    ENV_MODELS,
+    ENV_TRUST,
+    PROJECT_ROOT,
+)
 from pipelines.local_services import port_in_use
 
 PORT = 8080
@@ -52,11 +60,16 @@ def main() -> int:
         print(f"no demo Airflow home at {home}: run `make demo` first", file=sys.stderr)
         return 1
     if port_in_use(PORT):
-        print(f"port {PORT} is in use (a running `make cluster`? `make cluster-stop` stops it)", file=sys.stderr)
+        print(
+            f"port {PORT} is in use (a running `make cluster`? `make cluster-stop` stops it)", file=sys.stderr
+        )
         return 1
     (home / "passwords.json").write_text(json.dumps({"admin": "admin"}) + "\n")
     env = ui_env(out, dict(os.environ))
-    print(f"Airflow UI on the demo's runs: http://127.0.0.1:{PORT}  (admin / admin; Ctrl-C stops it)", flush=True)
+    print(
+        f"Airflow UI on the demo's runs: http://127.0.0.1:{PORT}  (admin / admin; Ctrl-C stops it)",
+        flush=True,
+    )
     airflow = str(Path(sys.executable).parent / "airflow")
     os.execve(airflow, [airflow, "standalone"], env)
     return 0  # not reached

@@ -34,8 +34,12 @@ def main(runs: list[tuple[str, dict[str, object]]]) -> int:
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     assert not bag.import_errors, bag.import_errors
     with sinks(home) as (smtp_port, _):
-        smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
-                "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "alerts@smecredit.local"}}  # fmt: skip
+        smtp = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "alerts@smecredit.local"},
+        }
         os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps(smtp)
         for dag_id, conf in runs:
             run = bag.get_dag(dag_id).test(run_conf=conf)

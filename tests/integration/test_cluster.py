@@ -89,7 +89,9 @@ def _drive_only_by_api(cluster: Cluster) -> None:
     with psycopg2.connect(
         host=LOOPBACK, port=cluster.postgres.port, user="airflow", password="airflow", dbname="airflow"
     ) as conn, conn.cursor() as cur:  # fmt: skip
-        cur.execute("UPDATE dag SET next_dagrun_create_after = NULL WHERE dag_id = ANY(%s)", (list(CHAIN_DAGS),))
+        cur.execute(
+            "UPDATE dag SET next_dagrun_create_after = NULL WHERE dag_id = ANY(%s)", (list(CHAIN_DAGS),)
+        )
     conn.close()
     for dag_id in CHAIN_DAGS:
         assert cluster.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})["is_paused"] is False
@@ -146,7 +148,13 @@ def _reference(world: Path) -> Path:
     )
     # As in the cluster: ingest, the build_features run its Assets start (no params), the
     # API's runs, and the review_in_loan run that the pre-loan scores' Asset starts.
-    runs = [("ingest_attested_records", {}), ("build_features", {}), *RUNS[:3], ("review_in_loan", {}), *RUNS[3:]]
+    runs = [
+        ("ingest_attested_records", {}),
+        ("build_features", {}),
+        *RUNS[:3],
+        ("review_in_loan", {}),
+        *RUNS[3:],
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "tests.integration.in_process", json.dumps(runs)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200,
@@ -214,4 +222,6 @@ def test_the_cluster_runs_the_chain_through_the_rest_api_like_dag_test(cluster: 
     for name, table in expected.items():
         assert got[name].num_rows == table.num_rows, name
         assert got[name].equals(table), f"lake table {name} differs from the in-process run's"
-    assert list((cluster.root / "mail" / "new").iterdir()), "no alert digest reached the cluster's SMTP server"
+    assert list((cluster.root / "mail" / "new").iterdir()), (
+        "no alert digest reached the cluster's SMTP server"
+    )
