@@ -392,6 +392,9 @@ class Cluster:
         deadline = time.monotonic() + grace
         while any(alive(p) for p in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.2)
+        stuck = [name for name, pid in pids.items() if alive(pid)]
+        if stuck:
+            say(f"killing what did not stop within {grace:.0f} s: {', '.join(stuck)}")
         for pid in pids.values():
             _signal_group(pid, signal.SIGKILL)
         self.redis.stop()

@@ -131,8 +131,11 @@ def _all(cluster: Cluster, path: str, key: str) -> list[dict[str, Any]]:
             return items
 
 
-def _reference(world: Path) -> Path:
-    """The same runs in one process (``dag.test()``) on a copy of the same world."""
+@pytest.fixture
+def reference(world: Path, cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
+    """The same runs in one process (``dag.test()``) on a copy of the same world, started once
+    the cluster is up and run beside it (the cluster's ingest batches run one at a time and
+    leave a core idle). Its lake is ``world / "reference" / "lake"``, its log beside it."""
     root = world / "reference"
     shutil.copytree(world / "world", root / "world")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SMECREDIT"))}
@@ -148,27 +151,34 @@ def _reference(world: Path) -> Path:
     )
     # As in the cluster: ingest, the build_features run its Assets start (no params), the
     # API's runs, and the review_in_loan run that the pre-loan scores' Asset starts.
-    runs = [
-        ("ingest_attested_records", {}),
-        ("build_features", {}),
-        *RUNS[:3],
-        ("review_in_loan", {}),
-        *RUNS[3:],
-    ]
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.in_process", json.dumps(runs)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return root / "lake"
+    runs = [("ingest_attested_records", {}), ("build_features", {}), *RUNS[:3], ("review_in_loan", {})]
+    runs += RUNS[3:]
+    with (root / "run.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.in_process", json.dumps(runs)],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _finish_reference(proc: subprocess.Popen[bytes], log: Path, timeout: float = 1200) -> None:
+    proc.wait(timeout=timeout)
+    tail = log.read_text(errors="replace")[-4000:]
+    assert proc.returncode == 0, f"the in-process reference run failed:\n{tail}"
 
 
 VOLATILE_SUFFIXES = ("_at", "_seconds")  # when something ran and how long it took
 
 
-def _tables(lake: Path) -> dict[str, pa.Table]:
+def _tables(lake: Path, root: Path) -> dict[str, pa.Table]:
     """Every Parquet table of the lake, partition values as columns, volatile columns dropped,
-    rows in a canonical order. A table is a folder path with its partition folders removed."""
+    paths under ``root`` (where the world and lake of this run live) made relative to it, rows
+    in a canonical order. A table is a folder path with its partition folders removed."""
     parts: dict[str, list[pa.Table]] = {}
     for path in sorted(lake.rglob("*.parquet")):
         rel = path.relative_to(lake).parts
@@ -178,7 +188,7 @@ def _tables(lake: Path) -> dict[str, pa.Table]:
             key, value = part.split("=", 1)
             table = table.append_column(key, pa.array([value] * len(table), pa.string()))
         keep = [c for c in table.column_names if c == "sealed_at" or not c.endswith(VOLATILE_SUFFIXES)]
-        parts.setdefault(name, []).append(table.select(keep))
+        parts.setdefault(name, []).append(_relative(table.select(keep), root))
     tables = {}
     for name, pieces in parts.items():
         table = pa.concat_tables(pieces, promote_options="permissive")
@@ -187,7 +197,33 @@ def _tables(lake: Path) -> dict[str, pa.Table]:
     return tables
 
 
-def test_the_cluster_runs_the_chain_through_the_rest_api_like_dag_test(cluster: Cluster, world: Path) -> None:
+def _relative(table: pa.Table, root: Path) -> pa.Table:
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(table.column_names):
+        if pa.types.is_string(table.schema.field(name).type):
+            column = pc.replace_substring(table[name], f"{root}/", "")
+            table = table.set_column(i, name, column)
+    return table
+
+
+def _differences(got: dict[str, pa.Table], expected: dict[str, pa.Table]) -> list[str]:
+    """One line per lake table that differs: its row counts, or the columns that differ."""
+    out = []
+    for name, want in sorted(expected.items()):
+        have = got[name]
+        if have.num_rows != want.num_rows or have.column_names != want.column_names:
+            out.append(f"{name}: {have.num_rows} rows of {have.column_names}")
+            out.append(f"{name}: expected {want.num_rows} rows of {want.column_names}")
+        elif not have.equals(want):
+            columns = [c for c in want.column_names if not have[c].equals(want[c])]
+            out.append(f"{name}: columns {columns} differ")
+    return out
+
+
+def test_the_cluster_runs_the_chain_through_the_rest_api_like_dag_test(
+    cluster: Cluster, world: Path, reference: subprocess.Popen[bytes]
+) -> None:
     started = time.monotonic()
     token = cluster.token()
     assert token.count(".") == 2, "POST /auth/token did not return a JWT"
@@ -214,14 +250,13 @@ def test_the_cluster_runs_the_chain_through_the_rest_api_like_dag_test(cluster: 
     assert {ti["hostname"] for ti in ran} == {"worker-1", "worker-2"}, {ti["hostname"] for ti in tis}
     assert {ti["task_id"] for ti in tis if ti["map_index"] >= 0} >= {"collect", "shard", "merge"}
 
-    reference_started = time.monotonic()
-    expected = _tables(_reference(world))
-    print(f"in-process reference took {time.monotonic() - reference_started:.0f} s")
-    got = _tables(cluster.root / "lake")
+    waited = time.monotonic()
+    _finish_reference(reference, world / "reference" / "run.log")
+    print(f"waited {time.monotonic() - waited:.0f} s more for the in-process reference run")
+    expected = _tables(world / "reference" / "lake", world / "reference")
+    got = _tables(cluster.root / "lake", cluster.root)
     assert sorted(got) == sorted(expected)
-    for name, table in expected.items():
-        assert got[name].num_rows == table.num_rows, name
-        assert got[name].equals(table), f"lake table {name} differs from the in-process run's"
+    assert not _differences(got, expected), _differences(got, expected)
     assert list((cluster.root / "mail" / "new").iterdir()), (
         "no alert digest reached the cluster's SMTP server"
     )
