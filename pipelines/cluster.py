@@ -259,7 +259,7 @@ class Cluster:
 
     def _start(self, say: Callable[[str], None], timeout: float) -> None:
         started = time.monotonic()
-        for folder in ("logs", "mail", "airflow-home"):
+        for folder in ("logs", "mail/tmp", "mail/new", "mail/cur", "airflow-home"):  # mail: a Maildir
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._save_state()
         self._ensure_world(say)
