@@ -303,7 +303,7 @@ class Cluster:
         if "api-server" not in self.running():
             raise ServiceError(f"the api-server died; see {self.root / 'logs' / 'api-server.log'}")
         try:
-            self.api("GET", "/api/v2/monitor/health", auth=False)
+            self.api("GET", "/api/v2/monitor/health", auth=False, retry=False)
         except (OSError, ServiceError):
             return False
         return True
@@ -316,7 +316,7 @@ class Cluster:
         for name in sorted(dead):
             report[name] = "not running"
         try:
-            body = self.api("GET", "/api/v2/monitor/health", auth=False)
+            body = self.api("GET", "/api/v2/monitor/health", auth=False, retry=False)
         except (OSError, ServiceError) as exc:
             report["api-server"] = f"not answering ({exc})"
             return report
@@ -366,19 +366,26 @@ class Cluster:
             self._token = str(body["access_token"])
         return self._token
 
-    def api(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+    def api(self, method: str, path: str, body: Any = None, auth: bool = True, retry: bool = True) -> Any:
         """Call the REST API; return the decoded JSON answer. Errors name the status and body."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {self.token()}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.spec.url + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                raw = answer.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:500]
-            raise ServiceError(f"{method} {path}: HTTP {exc.code} {detail}") from None
+        tries = 4 if method == "GET" and retry else 1  # a read is safe to repeat when a busy server times out
+        for attempt in range(1, tries + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    raw = answer.read()
+                break
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:500]
+                raise ServiceError(f"{method} {path}: HTTP {exc.code} {detail}") from None
+            except (TimeoutError, ConnectionError, urllib.error.URLError):
+                if attempt == tries:
+                    raise
+                time.sleep(2 * attempt)
         return json.loads(raw) if raw else None
 
     # ---- stop ------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -71,8 +73,20 @@ def main() -> int:
         flush=True,
     )
     airflow = str(Path(sys.executable).parent / "airflow")
-    os.execve(airflow, [airflow, "standalone"], env)
-    return 0  # not reached
+    # Its own session: on Ctrl-C, `airflow standalone` 3.3.2 stops its components but does
+    # not exit itself, so it and what it started are ended here, as a group.
+    proc = subprocess.Popen([airflow, "standalone"], env=env, start_new_session=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        print("stopped", flush=True)
+        return 0
 
 
 if __name__ == "__main__":
