@@ -7,7 +7,7 @@ import functools
 from typing import Any
 
 
-def testable_with_deadline(dag: Any) -> Any:
+def with_testable_deadline(dag: Any) -> Any:
     """Let ``dag.test()`` (and so ``airflow dags test``) finish for a DAG with a deadline alert,
     leaving the deadline as it is for the scheduler. Returns ``dag``.
 

@@ -186,7 +186,8 @@ def _tables(lake: Path, root: Path) -> dict[str, pa.Table]:
         table = pq.read_table(path, partitioning=None)
         for part in (p for p in rel[:-1] if "=" in p):
             key, value = part.split("=", 1)
-            table = table.append_column(key, pa.array([value] * len(table), pa.string()))
+            if key not in table.column_names:  # some tables also keep their partition column
+                table = table.append_column(key, pa.array([value] * len(table), pa.string()))
         keep = [c for c in table.column_names if c == "sealed_at" or not c.endswith(VOLATILE_SUFFIXES)]
         parts.setdefault(name, []).append(_relative(table.select(keep), root))
     tables = {}
