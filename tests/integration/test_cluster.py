@@ -189,7 +189,11 @@ def _tables(lake: Path, root: Path) -> dict[str, pa.Table]:
             if key not in table.column_names:  # some tables also keep their partition column
                 table = table.append_column(key, pa.array([value] * len(table), pa.string()))
         keep = [c for c in table.column_names if c == "sealed_at" or not c.endswith(VOLATILE_SUFFIXES)]
-        parts.setdefault(name, []).append(_relative(table.select(keep), root))
+        table = table.select(keep)
+        for i, field in enumerate(table.schema):
+            if pa.types.is_dictionary(field.type):  # compared (and sorted) by value
+                table = table.set_column(i, field.name, table[field.name].cast(field.type.value_type))
+        parts.setdefault(name, []).append(_relative(table, root))
     tables = {}
     for name, pieces in parts.items():
         table = pa.concat_tables(pieces, promote_options="permissive")
