@@ -7,7 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: browser postgresql demo test lint typecheck unit integration install constraints clean bench-scorecard
+.PHONY: browser demo test lint typecheck unit integration install constraints clean bench-scorecard \
+        services cluster cluster-stop ui
 
 install: $(STAMP)
 
@@ -25,7 +26,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck browser postgresql
+test: lint typecheck browser services
 	$(BIN)/pytest
 
 # Headless Chromium renders the HTML report in a test (Debian's package; root installs it).
@@ -33,16 +34,31 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	fc-list :lang=zh | grep -q . || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null)  # evidence summaries print Chinese
 
-# PostgreSQL's binaries (Debian's package) for the tests that start their own server in a temporary folder;
-# the package is told not to create and start a cluster of its own.
-postgresql:
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (mkdir -p /etc/postgresql-common/createcluster.d && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/smecredit.conf && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
-
 unit: $(STAMP)
 	$(BIN)/pytest -m "not integration"
 
-integration: $(STAMP)
+integration: $(STAMP) services
 	$(BIN)/pytest -m integration
+
+# Debian's PostgreSQL and Redis servers, for `make cluster` and the cluster test (root installs
+# them; a policy-rc.d keeps the packages from starting system-wide servers of their own).
+services:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null || ( \
+	  test -e /usr/sbin/policy-rc.d || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; touch /tmp/.smecredit-rc; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
+	  status=$$?; test ! -e /tmp/.smecredit-rc || rm -f /usr/sbin/policy-rc.d /tmp/.smecredit-rc; exit $$status )
+
+# The pipeline as a bank deploys it, on loopback: PostgreSQL, Redis, Airflow's api-server,
+# scheduler, dag-processor, triggerer and two Celery workers (docs/deployment.md).
+cluster: $(STAMP) services
+	$(BIN)/python -m pipelines.cluster start
+
+cluster-stop: $(STAMP)
+	$(BIN)/python -m pipelines.cluster stop
+
+# Airflow's web UI over the demo's own Airflow home (after `make demo`): admin / admin.
+ui: $(STAMP)
+	$(BIN)/python -m pipelines.ui
 
 # Regenerate the pinned constraints from the current, working environment.
 constraints: $(STAMP)
@@ -56,4 +72,4 @@ bench-scorecard:
 	.bench-venv/bin/python benchmarks/scorecard.py
 
 clean:
-	rm -rf $(VENV) .bench-venv demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv demo-output cluster-output .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ import pendulum
 from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback, dag, task
 
 from pipelines.airflow_edge import asset, deadline_missed, task_failure_alert
+from pipelines.airflow_fixes import with_testable_deadline
 
 SOURCES = ("supply_chain", "social_insurance", "housing_fund")
 VERIFIED = {s: asset(f"verified_{s}") for s in SOURCES}
@@ -90,4 +91,6 @@ def ingest_attested_records() -> None:
     publish(ingest.expand(batch=plan(collect.expand(source=list(SOURCES)))))
 
 
-ingest_attested_records()
+# `airflow dags test` exits 1 on DAGs with a deadline in Airflow 3.3.2 (apache/airflow#73428):
+# see pipelines/airflow_fixes.py. The scheduler keeps the deadline alert.
+with_testable_deadline(ingest_attested_records())

@@ -12,6 +12,9 @@
    ``demo-output/mail/`` and ``demo-output/webhook/``);
 4. writes ``demo-output/report.html`` and prints a summary.
 
+The console shows the steps and the summary; Airflow's own logs go to
+``demo-output/airflow.log``.
+
 The demo world applies for credit and defaults more often than the default world (see
 ``DEMO_WORLD``) so that a few thousand firms give a model enough defaults to learn from.
 Rerunning it starts from a fresh lake.
@@ -19,10 +22,12 @@ Rerunning it starts from a fresh lake.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +35,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipelines.config import (
     DEFAULT_DATA,
@@ -57,6 +62,29 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextmanager
+def logs_to(path: Path) -> Iterator[TextIO]:
+    """Send everything written to this process's stdout and stderr -- Airflow's logs, whose
+    handlers hold on to those streams, and warnings -- to the file ``path``; yield a stream
+    to the console for the demo's own progress."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(1), "w", buffering=1)
+    with path.open("wb") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    try:
+        yield console
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        console.close()
 
 
 @contextmanager
@@ -108,23 +136,43 @@ def run_demo(
     monitor_months: int = 6,
     seed: int = 7,
 ) -> int:
-    """Run the demo into ``out`` (default ``demo-output/``); return the exit code."""
+    """Run the demo into ``out`` (default ``demo-output/``); return the exit code. Progress and
+    the summary go to the console; Airflow's own logs (and anything else written to this
+    process's stdout and stderr) to ``<out>/airflow.log``."""
+    out = (out or DEFAULT_DATA).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with logs_to(out / "airflow.log") as console:
+        code = _demo(out, firms, months, world, min_bads, monitor_months, seed, console)
+        print(f"Airflow's own log: {out / 'airflow.log'}", file=console, flush=True)
+        return code
+
+
+def _demo(
+    out: Path,
+    firms: int,
+    months: int,
+    world: dict[str, Any] | None,
+    min_bads: tuple[int, int],
+    monitor_months: int,
+    seed: int,
+    console: TextIO,
+) -> int:
     from pipelines.simulate import WorldConfig, simulate
     from pipelines.simulate.tamper import tamper_bundle
 
-    out = (out or DEFAULT_DATA).resolve()
+    show = functools.partial(print, file=console, flush=True)
     started = time.perf_counter()
     world_dir, lake, home = out / "world", out / "lake", out / "airflow-home"
     steps = 11
-    say = _progress(started, steps)
+    say = _progress(started, steps, console)
     say(1, f"simulating {firms:,} firms over {months} months into {world_dir}")
     cfg = WorldConfig(firms=firms, months=months, seed=seed, **(world if world is not None else DEMO_WORLD))
     summary = simulate(cfg, world_dir)
-    print(f"      {sum(summary.records.values()):,} records in {summary.bundles} signed bundles, "
+    show(f"      {sum(summary.records.values()):,} records in {summary.bundles} signed bundles, "
           f"{summary.applications} loan applications, {summary.defaults} defaults")  # fmt: skip
     victim = max(world_dir.glob("landing/supply_chain/*"), key=lambda p: p.stat().st_size)
     tamper_bundle(victim, victim.with_name(f"{victim.name}-forged-copy"), "edit-record", world_dir)
-    print(f"      plus a forged copy of {victim.name} (one record edited, manifest re-signed)")
+    show(f"      plus a forged copy of {victim.name} (one record edited, manifest re-signed)")
     for old in (lake, home, out / "mail", out / "webhook", out / "report.html", out / "secrets"):
         shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
     os.environ.update(
@@ -147,7 +195,7 @@ def run_demo(
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         for path, error in bag.import_errors.items():
-            print(f"DAG import error in {path}: {error}")
+            show(f"DAG import error in {path}: {error}")
         return 1
     first = cfg.start
     last = date(
@@ -193,17 +241,17 @@ def run_demo(
             say(step, f"{dag_id}: {what}")
             run = without_deadline(bag.get_dag(dag_id)).test(run_conf=conf)
             if run.state != "success":
-                print(f"DAG {dag_id} ended {run.state}; stopping. Lake: {lake}")
+                show(f"DAG {dag_id} ended {run.state}; stopping. Lake: {lake}")
                 return 1
     say(steps, "writing the report")
     from pipelines.config import Settings
     from pipelines.report import write_report
 
     figures = write_report(Settings.from_env(), out / "report.html")
-    print(_summary(lake, out, figures))
-    if not _packs_verify(Settings.from_env(), last, world_dir / "trust.json"):
+    show(_summary(lake, out, figures))
+    if not _packs_verify(Settings.from_env(), last, world_dir / "trust.json", show):
         return 1
-    print(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
+    show(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
           f"report: {out / 'report.html'}")  # fmt: skip
     return 0
 
@@ -216,7 +264,7 @@ def _evidence_key(path: Path) -> None:
     os.environ["SMECREDIT_EVIDENCE_KEY"] = str(path)
 
 
-def _packs_verify(settings: Any, last: date, trust: Path) -> bool:
+def _packs_verify(settings: Any, last: date, trust: Path, show: Callable[[str], None]) -> bool:
     """Every loan that turned to default has a pack, and each passes ``smecredit evidence
     verify --trust <the world's trust.json>``; one line says so (or names what fails)."""
     import contextlib
@@ -233,14 +281,16 @@ def _packs_verify(settings: Any, last: date, trust: Path) -> bool:
             code = main(["evidence", "verify", f"{root}/{loan}", "--trust", str(trust)])
         if code != 0:
             failed.append(f"{loan}: {said.getvalue().strip().splitlines()[-1]}")
-    print(f"  evidence: {len(defaulted)} defaulted loans, {len(defaulted) - len(failed)} packs pass "
-          f"smecredit evidence verify --trust {trust}" + "".join(f"\n    {f}" for f in failed))  # fmt: skip
+    show(f"  evidence: {len(defaulted)} defaulted loans, {len(defaulted) - len(failed)} packs pass "
+         f"smecredit evidence verify --trust {trust}" + "".join(f"\n    {f}" for f in failed))  # fmt: skip
     return not failed
 
 
-def _progress(started: float, steps: int) -> Callable[[int, str], None]:
+def _progress(started: float, steps: int, console: TextIO) -> Callable[[int, str], None]:
     def say(step: int, text: str) -> None:
-        print(f"\n[{step}/{steps} +{time.perf_counter() - started:.0f}s] {text} ...", flush=True)
+        print(
+            f"\n[{step}/{steps} +{time.perf_counter() - started:.0f}s] {text} ...", file=console, flush=True
+        )
 
     return say
 

@@ -124,6 +124,8 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "demo finished" in done.stdout
     assert "proof_invalid=1" in done.stdout
+    assert "[error" not in done.stdout + done.stderr, "Airflow logs belong in airflow.log, not the console"
+    assert "DagRun Finished" in (tmp_path / "airflow.log").read_text()
     for produced in (
         "report.html",
         "lake/features",
