@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from attestations import strict_json
 from pipelines.config import Settings
 from pipelines.features import read_verified, sealed_cutoff
 from pipelines.features.compute import month_number
@@ -111,7 +112,7 @@ class Rules:
         """
         where = Path(path) if path else RULES
         try:
-            doc = json.loads(where.read_text())
+            doc = strict_json.load_path(where)
             rules = cls(dict(doc["thresholds"]), list(doc["decisions"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ReviewError(f"review rules {where} are unreadable: {exc}") from None
