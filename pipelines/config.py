@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +17,7 @@ ENV_BANK = "SMECREDIT_BANK_URI"
 ENV_MODELS = "SMECREDIT_MODELS_URI"
 ENV_BANK_NAME = "SMECREDIT_BANK_NAME"
 ENV_REVIEW_RULES = "SMECREDIT_REVIEW_RULES"
+ENV_MODEL_KEY = "SMECREDIT_MODEL_SIGNING_KEY"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Settings:
     models_uri: str = str(DEFAULT_DATA / "lake" / "models")
     bank_name: str = "SMECREDIT-BANK"  # how this bank is named as pledgee on chain
     review_rules: str = ""  # the in-loan rule table; empty: the packaged rules.json
+    # the model-signing key: PEM text or a PEM file's path (pipelines.model_keys); a secret
+    model_signing_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,4 +48,5 @@ class Settings:
             models_uri=env.get(ENV_MODELS) or f"{lake.rstrip('/')}/models",
             bank_name=env.get(ENV_BANK_NAME) or "SMECREDIT-BANK",
             review_rules=env.get(ENV_REVIEW_RULES) or "",
+            model_signing_key=env.get(ENV_MODEL_KEY) or "",
         )

@@ -37,11 +37,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from attestations import strict_json
 from models.registry import Registry, RegistryError
 from pipelines.config import Settings
 from pipelines.features import FEATURE_NAMES, InputStore, Reader, VerifiedCache, load_inputs, read_verified
 from pipelines.features.compute import compute, month_number
 from pipelines.lake import filesystem, write_parquet
+from pipelines.model_keys import model_keys
 from pipelines.monitor.outbox import Outbox, digests
 from pipelines.scoring import as_date, read_bank, read_scores
 from pipelines.scoring.behaviour import COLUMNS as BEHAVIOUR_COLUMNS
@@ -116,7 +118,7 @@ class Catalogue:
     def load(cls, path: str | Path | None = None) -> Catalogue:
         where = Path(path) if path else RULES
         try:
-            doc = json.loads(where.read_text())
+            doc = strict_json.load_path(where)
             rules = {r["rule"]: dict(r) for r in doc["rules"]}
             catalogue = cls(float(doc["collateral_haircut"]), rules)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -188,11 +190,12 @@ def active_loans(books: Books, day: date) -> pd.DataFrame:
 def _behaviour(
     settings: Settings, books: Books, loans: pd.DataFrame, feats: pd.DataFrame, day: date
 ) -> pd.DataFrame:
-    registry = Registry(settings.models_uri)
-    try:
-        loaded, role = registry.load(family="behaviour"), "behaviour champion"
+    registry = Registry(settings.models_uri, model_keys(settings))
+    try:  # a behaviour champion that is there but refused (unsigned, altered) is an error
+        family, role = registry.entry(family="behaviour")["family"], "behaviour champion"
     except RegistryError:
-        loaded, role = registry.load(family="pre_loan"), "pre-loan champion (no behaviour model yet)"
+        family, role = "pre_loan", "pre-loan champion (no behaviour model yet)"
+    loaded = registry.load(family=family)
     model = loaded.model
     rows = loans[["loan_id", "firm_id", "application_id", "dpd", "disbursed_on"]].merge(
         feats, on="firm_id", how="left"

@@ -28,6 +28,7 @@ from models.challenger import Challenger
 from models.registry import Registry, identify
 from models.report import validation_report
 from models.scorecard import Scorecard
+from models.signing import ModelKeys
 from pipelines.features import (
     FEATURE_NAMES,
     FeatureError,
@@ -169,6 +170,7 @@ def train(
     models_uri: str,
     oot_share: float = 0.3,
     min_bads: tuple[int, int] = (20, 5),
+    keys: ModelKeys | None = None,
 ) -> TrainingResult:
     """Train the scorecard (champion) and the challenger on the older applications, validate
     both on the newest ``oot_share`` of them (out of time), write their reports and register them.
@@ -188,7 +190,7 @@ def train(
     X_test, y_test = test_df[list(FEATURE_NAMES)], test_df["bad"].to_numpy()
     window = (str(train_df["applied_on"].min()), str(train_df["applied_on"].max()))
     oot = (str(test_df["applied_on"].min()), str(test_df["applied_on"].max()))
-    registry = Registry(models_uri)
+    registry = Registry(models_uri, keys)
 
     card = Scorecard().fit(X_train, y_train)
     trends = {k: v for k, v in card.monotone_trends().items() if k in card.features_}
@@ -269,7 +271,9 @@ def score_uri(lake_uri: str, day: date) -> str:
     return f"{lake_uri.rstrip('/')}/scores/pre_loan/applied_on={day.isoformat()}/part-0.parquet"
 
 
-def score_days(lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[date]) -> dict[date, int]:
+def score_days(
+    lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[date], keys: ModelKeys | None = None
+) -> dict[date, int]:
     """Score the applications made on each of ``days`` with the champion and (re)write each
     day's partition; returns the rows per day. A day without applications leaves no partition."""
     apps = read_bank(bank_uri, "applications")
@@ -277,7 +281,7 @@ def score_days(lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[dat
     wanted = apps[applied.isin({d.isoformat() for d in days})]
     tables: dict[str, pa.Table] = {}
     if not wanted.empty:
-        loaded = Registry(models_uri).load(family=FAMILY)
+        loaded = Registry(models_uri, keys).load(family=FAMILY)
         if not isinstance(loaded.model, Scorecard):
             raise ScoringError(f"the {FAMILY} champion {loaded.entry['model_id']} is not a scorecard")
         table = _score_table(lake_uri, wanted, loaded.model, loaded.entry)
