@@ -28,10 +28,10 @@ from typing import Any
 import pyarrow as pa
 
 from attestations.verifier import BundleResult
-from pipelines.lake import write_parquet
+from pipelines.lake import bundle_key, filesystem, write_parquet
 from pipelines.landing import UNREADABLE
 from pipelines.notify import one_line
-from pipelines.schemas import INGEST_LOG, QUARANTINE
+from pipelines.schemas import INGEST_LOG, QUARANTINE, SOURCES
 
 LAND_FAILED = "land_failed"
 
@@ -70,7 +70,18 @@ def _write(
     )
 
 
-def record_unreadable(lake_uri: str, source: str, key: str, uri: str, cause: str) -> dict[str, Any]:
+def folder_source(uri: str) -> str:
+    """The source a bundle's folder is filed under (``<landing>/<source>/<name>``)."""
+    source = uri.rstrip("/").rsplit("/", 2)[-2] if uri.count("/") >= 2 else ""
+    return source if source in SOURCES else "unknown"
+
+
+def unreadable_key(uri: str) -> str:
+    """The key of a refused bundle's files: its folder name stands for the unread bundle id."""
+    return bundle_key(uri.rstrip("/").rsplit("/", 1)[-1], uri)
+
+
+def record_unreadable(lake_uri: str, uri: str, cause: str) -> dict[str, Any]:
     """Write the quarantine entry and log row of a bundle the collector refused; the row."""
     bundle_id = uri.rstrip("/").rsplit("/", 1)[-1]
     entry = {
@@ -82,8 +93,22 @@ def record_unreadable(lake_uri: str, source: str, key: str, uri: str, cause: str
         "raw": b"",
     }
     row = _log_row(bundle_id, uri, "", 0, {}, validation=UNREADABLE)
-    _write(lake_uri, source, key, [entry], row)
+    _write(lake_uri, folder_source(uri), unreadable_key(uri), [entry], row)
     return row
+
+
+def clear_unreadable(lake_uri: str, uri: str, key: str) -> None:
+    """Remove what an earlier refusal of the bundle at ``uri`` wrote, once it is readable
+    and its files go under ``key``."""
+    old = unreadable_key(uri)
+    if old == key:
+        return  # the landed bundle's files replace them
+    fs, lake = filesystem(lake_uri)
+    source = folder_source(uri)
+    for table in ("quarantine", "ingest_log"):
+        path = f"{lake}/{table}/source={source}/part-{old}.parquet"
+        if fs.exists(path):
+            fs.rm(path)
 
 
 def record_land_failed(
