@@ -44,3 +44,19 @@ def test_lake_temporaries_of_this_target_and_old_ones_are_removed(tmp_path: Path
     assert sorted(Path(p).name for p in removed) == [".tmp-0123abcd", ".tmp-chain-1.sqlite-aa"]
     assert sorted(p.name for p in state.iterdir()) == [".tmp-chain-2.sqlite-bb", "chain-1.sqlite"]
     assert sweep_lake_tmp(str(tmp_path / "nowhere"), "x") == []
+
+
+def test_the_state_keeps_only_the_start_of_a_quarantined_line_and_forgets_on_request(tmp_path: Path) -> None:
+    from attestations.state import RAW_KEPT, SqliteStore
+    from attestations.verifier import BundleResult, QuarantinedLine, VerifiedRecord
+
+    result = BundleResult("b", "b", "social_insurance", "c", 2)
+    result.quarantined.append(QuarantinedLine(1, "line_invalid", "not JSON", b"x" * 2_000_000))
+    result.verified.append(VerifiedRecord(2, "r1", 0, 0, "{}", b"h" * 32, "2025-01-01T00:00:00Z", {}))
+    with SqliteStore(tmp_path / "s.sqlite") as store:
+        store.commit("c", result)
+        assert store.known_records("c", ["r1"]) == {"r1": b"h" * 32} and "b" in store.bundle_runs()
+        (kept,) = store._db.execute("SELECT length(raw) FROM quarantine").fetchone()
+        assert kept == RAW_KEPT
+        store.forget("c", result)
+        assert store.known_records("c", ["r1"]) == {} and store.bundle_runs() == {}
