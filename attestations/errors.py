@@ -1,5 +1,5 @@
 """Typed errors. Data problems in a bundle are not raised: each becomes a reason code on
-its lines (attestations.verifier.REASONS); these are for callers' and policy mistakes."""
+its lines (attestations.reasons.Reason); these are for callers' and policy mistakes."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from attestations.canonical import MAX_SAFE_INTEGER
+from attestations.reasons import Reason
 from attestations.timestamps import is_date, is_period, is_timestamp
 from attestations.uscc import is_valid_uscc
 
@@ -102,7 +103,7 @@ KINDS: dict[str, frozenset[str]] = {
 }
 
 
-def record_problem(record: Any, source: str) -> tuple[str, str] | None:
+def record_problem(record: Any, source: str) -> tuple[Reason, str] | None:
     """Return ``(reason, detail)`` when ``record`` breaks sections 2 and 7, else None.
 
     ``reason`` is ``record_invalid`` or ``firm_id_invalid`` (the latter only for a record
@@ -110,29 +111,29 @@ def record_problem(record: Any, source: str) -> tuple[str, str] | None:
     manifest's source, which the record's must equal.
     """
     if not isinstance(record, dict):
-        return "record_invalid", f"leaf is a JSON {type(record).__name__}, not an object"
+        return Reason.RECORD_INVALID, f"leaf is a JSON {type(record).__name__}, not an object"
     if record.keys() != RECORD_MEMBERS:
         got = sorted(record.keys() ^ RECORD_MEMBERS)
-        return "record_invalid", f"record members differ from the spec by {got}"
+        return Reason.RECORD_INVALID, f"record members differ from the spec by {got}"
     rid = record["record_id"]
     if not isinstance(rid, str) or not 1 <= len(rid) <= 128:
-        return "record_invalid", "record_id must be a string of 1 to 128 characters"
+        return Reason.RECORD_INVALID, "record_id must be a string of 1 to 128 characters"
     if record["source"] != source:
-        return "record_invalid", f"source {record['source']!r} differs from manifest {source!r}"
+        return Reason.RECORD_INVALID, f"source {record['source']!r} differs from manifest {source!r}"
     kind = record["kind"]
     if not isinstance(kind, str) or kind not in KINDS.get(source, ()):
-        return "record_invalid", f"kind {kind!r} is not a kind of {source}"
+        return Reason.RECORD_INVALID, f"kind {kind!r} is not a kind of {source}"
     if not isinstance(record["firm_id"], str):
-        return "record_invalid", "firm_id must be a string"
+        return Reason.RECORD_INVALID, "firm_id must be a string"
     if not is_timestamp(record["event_time"]):
-        return "record_invalid", f"event_time {record['event_time']!r} is not an RFC 3339 UTC time"
+        return Reason.RECORD_INVALID, f"event_time {record['event_time']!r} is not an RFC 3339 UTC time"
     body = record["body"]
     rules = BODIES[kind]
     if not isinstance(body, dict) or body.keys() != rules.keys():
-        return "record_invalid", f"body is not an object with exactly the {kind} members"
+        return Reason.RECORD_INVALID, f"body is not an object with exactly the {kind} members"
     for member, check in rules.items():
         if not check(body[member]):
-            return "record_invalid", f"body.{member} = {body[member]!r} breaks its rule"
+            return Reason.RECORD_INVALID, f"body.{member} = {body[member]!r} breaks its rule"
     if not is_valid_uscc(record["firm_id"]):
-        return "firm_id_invalid", f"firm_id {record['firm_id']!r} fails the GB 32100-2015 check"
+        return Reason.FIRM_ID_INVALID, f"firm_id {record['firm_id']!r} fails the GB 32100-2015 check"
     return None

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from models.registry import Registry  # noqa: E402
 from pipelines.monitor import read_alerts  # noqa: E402
-from pipelines.monitor.evaluate import lead_times  # noqa: E402
+from pipelines.monitor.backtest import lead_times  # noqa: E402
 from pipelines.review import read_reviews  # noqa: E402
-from pipelines.review.evaluate import evaluate  # noqa: E402
+from pipelines.review.backtest import evaluate  # noqa: E402
 from pipelines.scoring import labels, read_bank, read_scores  # noqa: E402
 
 

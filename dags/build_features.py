@@ -7,12 +7,12 @@ the snapshot of the last month end on or before its date; the params ``as_of`` a
 the feature input store up to date: the verified months those snapshots read that are new
 or have changed) -> shard (one task per as-of month and shard) -> merge (per month) ->
 publish (the ``features`` Asset).
-Configuration: SMECREDIT_LAKE_URI, SMECREDIT_FEATURE_SHARDS (default 4).
+Configuration (read by the tasks when they run): SMECREDIT_LAKE_URI, SMECREDIT_FEATURE_SHARDS
+(default 4; the plan fixes the count for the whole run).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +23,6 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from pipelines.airflow_edge import asset, task_failure_alert
 
-SHARDS = int(os.environ.get("SMECREDIT_FEATURE_SHARDS", "4"))
 VERIFIED = (
     asset("verified_supply_chain") | asset("verified_social_insurance") | asset("verified_housing_fund")
 )
@@ -55,8 +54,10 @@ def build_features() -> None:
     def plan(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[dict[str, Any]]:
         from datetime import date
 
+        from pipelines.airflow_edge import settings
         from pipelines.features import month_end_on_or_before, month_ends
 
+        shards = settings().feature_shards
         params = params or {}
         if params.get("as_of"):
             first = date.fromisoformat(params["as_of"])
@@ -66,7 +67,7 @@ def build_features() -> None:
             when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
             today = when.date() if when is not None else date.today()
             months = [month_end_on_or_before(today)]
-        return [{"as_of": m.isoformat(), "k": k, "n": SHARDS} for m in months for k in range(SHARDS)]
+        return [{"as_of": m.isoformat(), "k": k, "n": shards} for m in months for k in range(shards)]
 
     @task
     def compact(jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -90,17 +91,19 @@ def build_features() -> None:
         return build_shard(settings().lake_uri, date.fromisoformat(job["as_of"]), job["k"], job["n"])
 
     @task
-    def months_of(jobs: list[dict[str, Any]]) -> list[str]:
-        return sorted({j["as_of"] for j in jobs})
+    def months_of(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One merge per month, with the shard count its plan used."""
+        return [{"as_of": m, "n": n} for m, n in sorted({(j["as_of"], j["n"]) for j in jobs})]
 
     @task
-    def merge(as_of: str) -> dict[str, Any]:
+    def merge(month: dict[str, Any]) -> dict[str, Any]:
         from datetime import date
 
         from pipelines.airflow_edge import settings
         from pipelines.features import merge_shards
 
-        uri, rows = merge_shards(settings().lake_uri, date.fromisoformat(as_of), SHARDS)
+        as_of = month["as_of"]
+        uri, rows = merge_shards(settings().lake_uri, date.fromisoformat(as_of), month["n"])
         return {"as_of": as_of, "uri": uri, "rows": rows}
 
     @task(outlets=[asset("features")])
@@ -112,7 +115,7 @@ def build_features() -> None:
     compact(jobs) >> staged
     months = months_of(jobs)
     staged >> months
-    publish(merge.expand(as_of=months))
+    publish(merge.expand(month=months))
 
 
 build_features()

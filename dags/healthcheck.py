@@ -20,10 +20,10 @@ from airflow.sdk import dag, task
 def healthcheck() -> None:
     @task
     def lake_writable() -> dict[str, str]:
-        from pipelines.config import Settings
+        from pipelines.airflow_edge import settings
         from pipelines.lake import check_writable
 
-        return check_writable(Settings.from_env().lake_uri)
+        return check_writable(settings().lake_uri)
 
     lake_writable()
 

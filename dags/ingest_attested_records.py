@@ -3,13 +3,14 @@
 collect (one task per source) -> plan (height order, batches) -> ingest (one task per batch,
 one at a time: they share the chain's verifier state) -> publish (an Asset per source, so
 downstream DAGs run when verified data lands). Configuration: SMECREDIT_LANDING_URI,
-SMECREDIT_LAKE_URI, SMECREDIT_TRUST_POLICY (environment or Airflow Variables),
-SMECREDIT_INGEST_BATCH (bundles per task), SMECREDIT_INGEST_DEADLINE_HOURS.
+SMECREDIT_LAKE_URI, SMECREDIT_TRUST_POLICY, SMECREDIT_INGEST_BATCH (bundles per task), read
+by the tasks when they run (environment or Airflow Variables). The deadline is part of the
+DAG's structure, which the scheduler serialises when it parses this file, so it is a constant
+here (DEADLINE_HOURS), not a variable.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -20,8 +21,7 @@ from pipelines.airflow_edge import asset, deadline_missed, task_failure_alert
 SOURCES = ("supply_chain", "social_insurance", "housing_fund")
 VERIFIED = {s: asset(f"verified_{s}") for s in SOURCES}
 COUNTS = ("lines", "verified", "duplicates", "quarantined")
-BATCH = int(os.environ.get("SMECREDIT_INGEST_BATCH", "200"))
-DEADLINE_HOURS = float(os.environ.get("SMECREDIT_INGEST_DEADLINE_HOURS", "30"))
+DEADLINE_HOURS = 30.0  # after the logical date: a day's exports are in by then, with margin
 
 
 @dag(
@@ -58,9 +58,10 @@ def ingest_attested_records() -> None:
 
     @task
     def plan(found: list[list[str]]) -> list[list[str]]:
+        from pipelines.airflow_edge import settings
         from pipelines.ingest import plan_batches
 
-        return plan_batches([uri for per_source in found for uri in per_source], BATCH)
+        return plan_batches([uri for per_source in found for uri in per_source], settings().ingest_batch)
 
     @task(max_active_tis_per_dagrun=1)
     def ingest(batch: list[str]) -> dict[str, int]:

@@ -11,7 +11,6 @@ pipelines/monitor/rules.json.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +18,6 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from pipelines.airflow_edge import asset, task_failure_alert
-
-BACKOFF = float(os.environ.get("SMECREDIT_DELIVERY_BACKOFF_SECONDS", "60"))
 
 
 @dag(
@@ -49,26 +46,27 @@ def monitor_post_loan() -> None:
     def monitor(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[dict[str, Any]]:
         from datetime import date
 
-        from pipelines.airflow_edge import run_days, settings, webhook_config
+        from pipelines.airflow_edge import run_days, settings
         from pipelines.monitor import Catalogue, monitor_days
 
+        s = settings()
         p = params or {}
         days = [date.fromisoformat(d) for d in run_days(p, dag_run)]
         step = int(p.get("every_days") or 1)
         days = sorted(set(days[::step]) | {days[-1]})
-        catalogue = Catalogue.load(os.environ.get("SMECREDIT_MONITOR_RULES") or None)
-        return monitor_days(settings(), days, catalogue, webhook_config()[0])
+        catalogue = Catalogue.load(s.monitor_rules or None)
+        return monitor_days(s, days, catalogue, s.webhook_url)
 
     @task
     def deliver(summary: list[dict[str, Any]]) -> dict[str, int]:
-        from pipelines.airflow_edge import email_sender, settings, webhook_config
+        from pipelines.airflow_edge import email_sender, settings
         from pipelines.monitor.outbox import Outbox, deliver, webhook_sender
 
-        url, key = webhook_config()
+        s = settings()
         senders = {"email": email_sender()}
-        if url:
-            senders["webhook"] = webhook_sender(key)
-        counts = deliver(Outbox(settings().lake_uri), senders, BACKOFF)
+        if s.webhook_url:
+            senders["webhook"] = webhook_sender(s.webhook_key)
+        counts = deliver(Outbox(s.lake_uri), senders, s.delivery_backoff_seconds)
         if counts["failed"]:
             raise RuntimeError(f"{counts['failed']} messages not accepted yet, kept pending: {counts}")
         return counts

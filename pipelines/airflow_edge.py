@@ -1,6 +1,6 @@
-"""The Airflow edge: the one module of ``pipelines`` that reads Airflow Variables and
-Connections, at task run time only (never when a DAG file is parsed). Everything it reads is
-turned into plain configuration objects and passed down."""
+"""The Airflow edge: the one module that reads the environment, Airflow Variables and
+Connections for DAG tasks, at task run time only (never when a DAG file is parsed). Everything
+it reads is turned into plain configuration objects (``Settings``) and passed down."""
 
 from __future__ import annotations
 
@@ -8,17 +8,7 @@ import logging
 import os
 from typing import Any
 
-from pipelines.config import (
-    ENV_BANK,
-    ENV_BANK_NAME,
-    ENV_LAKE,
-    ENV_LANDING,
-    ENV_MODEL_KEY,
-    ENV_MODELS,
-    ENV_REVIEW_RULES,
-    ENV_TRUST,
-    Settings,
-)
+from pipelines.config import ENV_MODEL_KEY, ENV_NAMES, Settings
 from pipelines.notify import LogNotifier, Notifier, SmtpError, SmtpNotifier, one_line
 
 log = logging.getLogger(__name__)
@@ -41,9 +31,6 @@ def asset(name: str) -> Any:
     from airflow.sdk import Asset
 
     return Asset(uri=ASSET_URIS[name], name=name)
-
-
-ENV_ALERT_EMAILS = "SMECREDIT_ALERT_EMAILS"
 
 
 def _variable(name: str) -> str | None:
@@ -72,10 +59,15 @@ def _model_signing_key() -> str | None:
 
 
 def settings() -> Settings:
-    """Settings from the environment, each overridable by an Airflow Variable of the same name
-    (the model-signing key by the Airflow connection ``smecredit_model_signing``)."""
+    """Settings from the environment, each ``SMECREDIT_*`` variable overridable by an Airflow
+    Variable of the same name (a non-empty one wins), and the model-signing key by the Airflow
+    connection ``smecredit_model_signing``. Call it inside a task, never at parse time.
+
+    Raises:
+        ConfigError: a count is not a positive whole number, or a delay not 0 or more.
+    """
     env = dict(os.environ)
-    for name in (ENV_LANDING, ENV_LAKE, ENV_TRUST, ENV_BANK, ENV_MODELS, ENV_BANK_NAME, ENV_REVIEW_RULES):
+    for name in ENV_NAMES:
         value = _variable(name)
         if value:
             env[name] = value
@@ -87,7 +79,7 @@ def settings() -> Settings:
 
 def notifier(conn_id: str = "smtp_default") -> Notifier:
     """Email through the Airflow connection ``conn_id`` when it is configured, else the log."""
-    recipients = _variable(ENV_ALERT_EMAILS) or os.environ.get(ENV_ALERT_EMAILS, "")
+    recipients = settings().alert_emails
     try:
         from airflow.sdk import Connection
 
@@ -229,6 +221,5 @@ def email_sender(conn_id: str = "smtp_default") -> Any:
 def webhook_config() -> tuple[str, str]:
     """(URL, HMAC key) of the alert webhook: SMECREDIT_WEBHOOK_URL and SMECREDIT_WEBHOOK_KEY,
     from the environment or Airflow Variables (a secrets backend serves the key in production)."""
-    url = _variable("SMECREDIT_WEBHOOK_URL") or os.environ.get("SMECREDIT_WEBHOOK_URL", "")
-    key = _variable("SMECREDIT_WEBHOOK_KEY") or os.environ.get("SMECREDIT_WEBHOOK_KEY", "")
-    return url, key
+    s = settings()
+    return s.webhook_url, s.webhook_key

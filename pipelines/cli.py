@@ -16,26 +16,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str, code: int = 2) -> int:
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
     print(f"smecredit: error: {message}", file=sys.stderr)
     return code
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from attestations.errors import PolicyError
     from attestations.policy import TrustPolicy
     from pipelines.verify_cli import human_line, verify_bundles
 
     missing = [str(b) for b in args.bundles if not b.is_dir()]
     if missing:
         return _fail(f"not a bundle folder: {', '.join(missing)}")
-    try:
-        policy = TrustPolicy.load(args.trust)
-    except PolicyError as exc:
-        return _fail(str(exc))
-    try:
-        results = verify_bundles(args.bundles, policy, args.state)
-    except OSError as exc:
-        return _fail(f"cannot write state under {args.state}: {exc}", 1)
+    policy = TrustPolicy.load(args.trust)
+    results = verify_bundles(args.bundles, policy, args.state)
     for result in results:
         print(json.dumps(result.summary(), sort_keys=True) if args.json else human_line(result))
     return 0
@@ -44,22 +38,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     import json
 
-    from attestations.errors import PolicyError
     from pipelines.config import Settings
-    from pipelines.ingest import IngestConfig, IngestError, ingest
+    from pipelines.ingest import IngestConfig, ingest
 
     settings = Settings.from_env()
     cfg = IngestConfig(
         settings.landing_uri, settings.lake_uri, settings.trust_policy, args.max_quality_failure_rate
     )
-    try:
-        report = ingest(
-            cfg, sources=args.source or ("supply_chain", "social_insurance", "housing_fund"), limit=args.limit
-        )
-    except PolicyError as exc:
-        return _fail(str(exc))
-    except IngestError as exc:
-        return _fail(f"quality gate: {exc}", 1)
+    report = ingest(
+        cfg, sources=args.source or ("supply_chain", "social_insurance", "housing_fund"), limit=args.limit
+    )
     for row in report.rows:
         keys = (
             "bundle_id",
@@ -80,10 +68,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     from pipelines.lake import check_writable
 
     lake = args.lake or Settings.from_env().lake_uri
-    try:
-        print(json.dumps(check_writable(lake)))
-    except OSError as exc:
-        return _fail(f"lake {lake} is not writable: {exc}", 1)
+    print(json.dumps(check_writable(lake)))
     return 0
 
 
@@ -113,14 +98,14 @@ def cmd_tamper(args: argparse.Namespace) -> int:
         return _fail(f"{args.world} is not a simulated world (no world.json)")
     try:
         dest = tamper_bundle(args.bundle, args.dest, args.how, args.world)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
     print(f"tampered copy ({args.how}) written to {dest}")
     return 0
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from pipelines.features import FeatureError, build_snapshot, dictionary_markdown, month_ends
+    from pipelines.features import build_snapshot, dictionary_markdown, month_ends
 
     if args.dictionary:
         print(dictionary_markdown(), end="")
@@ -131,10 +116,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     lake = Settings.from_env().lake_uri
     for as_of in month_ends(args.as_of, args.through or args.as_of):
-        try:
-            uri, rows = build_snapshot(lake, as_of, shards=args.shards)
-        except (FeatureError, OSError) as exc:
-            return _fail(str(exc), 1)
+        uri, rows = build_snapshot(lake, as_of, shards=args.shards)
         print(f"features as of {as_of}: {rows} firms written to {uri}")
     return 0
 
@@ -161,10 +143,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.report import write_report
 
     out = args.out or Path(Settings.from_env().lake_uri).parent / "report.html"
-    try:
-        figures = write_report(Settings.from_env(), str(out))
-    except OSError as exc:
-        return _fail(f"cannot write the report to {out}: {exc}", 1)
+    figures = write_report(Settings.from_env(), str(out))
     print(f"report written to {out}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     return 0
 
@@ -204,14 +183,11 @@ def cmd_scores(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
-    from pipelines.monitor import MonitorError, acknowledge, read_alerts
+    from pipelines.monitor import acknowledge, read_alerts
 
     lake = Settings.from_env().lake_uri
     if args.ack:
-        try:
-            row = acknowledge(lake, args.ack, args.by)
-        except MonitorError as exc:
-            return _fail(str(exc), 1)
+        row = acknowledge(lake, args.ack, args.by)
         print(f"alert {args.ack} ({row['rule']} on loan {row['loan_id']}) acknowledged by {args.by}")
         return 0
     alerts = read_alerts(lake)
@@ -354,9 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``smecredit`` console script."""
+    """Entry point of the ``smecredit`` console script.
+
+    Exit 0 on success; 2 with a one-line error for bad arguments or an unusable trust policy
+    (``AttestationError``); 1 with a one-line error when a step fails (``SmecreditError``, or
+    an ``OSError`` reading or writing a file).
+    """
+    from attestations.errors import AttestationError
+    from pipelines.errors import SmecreditError
+
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except AttestationError as exc:
+        return _fail(str(exc), 2)
+    except (SmecreditError, OSError) as exc:
+        return _fail(str(exc), 1)
     return code
 
 

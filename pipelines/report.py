@@ -25,13 +25,14 @@ import pyarrow.dataset as ds
 from models.registry import Registry, RegistryError, signature_problem
 from models.report import figure, png, table_html
 from models.signing import ModelKeys
+from pipelines.books import BooksError, read_bank
 from pipelines.config import Settings
 from pipelines.lake import filesystem, write_atomic
 from pipelines.model_keys import model_keys
 from pipelines.monitor import read_alerts
 from pipelines.monitor.outbox import Outbox
 from pipelines.review import read_reviews
-from pipelines.scoring import ScoringError, labels, read_bank, read_scores
+from pipelines.scoring import labels, read_scores
 
 CHECK_SCRIPT = """<script>
 window.__errors = [];
@@ -139,7 +140,7 @@ def scores_section(settings: Settings) -> tuple[str, dict[str, Any]]:
         grades["observed_default_rate"] = np.where(
             grades["observed"] > 0, grades["defaults"] / grades["observed"].clip(lower=1), np.nan
         )
-    except ScoringError:
+    except BooksError:
         pass
     reasons = pd.Series(Counter(r for r in scores["reason_1"] if r)).sort_values(ascending=False).head(10)
     figures = {"scored": len(scores), "mean_pd": float(scores["pd"].mean())}

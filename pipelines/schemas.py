@@ -1,14 +1,19 @@
-"""The lake's table schemas, in one place. Parquet writing, quality suites and feature lists
-are derived from here; ``tests/test_schemas.py`` holds the record tables to the verifier's
-record schema (``attestations.records.BODIES``), which must not import this module."""
+"""The lake's table schemas, in one place: every table a stage writes under the lake, and
+``LAKE_TABLES``, where each lives. Parquet writing, quality suites, readers and
+``docs/lake.md`` are derived from here (``tests/test_schemas.py`` holds the doc to it, and
+the record tables to the verifier's record schema, ``attestations.records.BODIES``, which
+must not import this module). The feature input store's compact tables are a cache whose
+format is versioned with its code: ``pipelines.features.store.SCHEMAS``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import pyarrow as pa
 
-SOURCES = ("supply_chain", "social_insurance", "housing_fund")
+from attestations.records import SOURCES as SOURCES  # the spec's sources, in its order: written once
+
 KINDS: dict[str, tuple[str, ...]] = {
     "supply_chain": ("order", "invoice", "logistics", "payment", "warehouse_receipt", "lease"),
     "social_insurance": ("contribution",),
@@ -144,3 +149,151 @@ INGEST_LOG = pa.schema(
         pa.field("ingested_at", TS, nullable=False),
     ]
 )
+
+
+def feature_schema() -> pa.Schema:
+    """``<lake>/features/``: one row per firm and as-of month end (the features' names and
+    order come from ``pipelines.features.catalogue``)."""
+    return _feature_schema()
+
+
+@cache
+def _feature_schema() -> pa.Schema:
+    from pipelines.features.catalogue import FEATURE_NAMES  # the catalogue imports nothing of the lake
+
+    return pa.schema(
+        [
+            pa.field("firm_id", pa.string(), nullable=False),
+            pa.field("as_of", pa.date32(), nullable=False),
+            *(pa.field(name, pa.float64(), nullable=False) for name in FEATURE_NAMES),
+            pa.field("input_records", pa.int64(), nullable=False),
+            pa.field("input_hash", pa.string(), nullable=False),
+            pa.field("feature_set_version", pa.string(), nullable=False),
+        ]
+    )
+
+
+SCORE_REASONS = 4
+"""Reason codes per pre-loan score (``reason_1`` .. ``reason_4``)."""
+
+SCORE_SCHEMA = pa.schema(
+    [
+        pa.field("application_id", pa.string(), nullable=False),
+        pa.field("firm_id", pa.string(), nullable=False),
+        pa.field("applied_on", pa.date32(), nullable=False),
+        pa.field("as_of", pa.date32(), nullable=False),
+        pa.field("pd", pa.float64(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("grade", pa.string(), nullable=False),
+        *(pa.field(f"reason_{k}", pa.string()) for k in range(1, SCORE_REASONS + 1)),
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("model_sha256", pa.string(), nullable=False),
+        pa.field("feature_row_hash", pa.string(), nullable=False),
+        pa.field("scored_at", TS, nullable=False),
+    ]
+)
+
+REVIEW_SCHEMA = pa.schema(
+    [
+        pa.field("application_id", pa.string(), nullable=False),
+        pa.field("firm_id", pa.string(), nullable=False),
+        pa.field("applied_on", pa.date32(), nullable=False),
+        pa.field("amount_fen", pa.int64(), nullable=False),
+        pa.field("pd", pa.float64()),
+        pa.field("grade", pa.string()),
+        pa.field("decision", pa.string(), nullable=False),
+        pa.field("decision_reason", pa.string(), nullable=False),
+        pa.field("failed_checks", pa.list_(pa.string()), nullable=False),
+        pa.field("warned_checks", pa.list_(pa.string()), nullable=False),
+        pa.field("reasons", pa.list_(pa.string()), nullable=False),
+        pa.field("checks", pa.string(), nullable=False),  # JSON: per check result, finding, figures, evidence
+        pa.field("evidence_records", pa.int64(), nullable=False),
+        pa.field("reviewed_at", TS, nullable=False),
+    ]
+)
+
+BEHAVIOUR_SCHEMA = pa.schema(
+    [
+        pa.field("loan_id", pa.string(), nullable=False),
+        pa.field("firm_id", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("pd", pa.float64(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("score_at_disbursement", pa.float64()),
+        pa.field("score_change", pa.float64()),
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("model_role", pa.string(), nullable=False),
+        pa.field("feature_row_hash", pa.string(), nullable=False),
+    ]
+)
+
+ALERT_SCHEMA = pa.schema(
+    [
+        pa.field("alert_id", pa.string(), nullable=False),
+        pa.field("loan_id", pa.string(), nullable=False),
+        pa.field("firm_id", pa.string(), nullable=False),
+        pa.field("manager_id", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("opened_on", pa.date32(), nullable=False),
+        pa.field("updated_on", pa.date32(), nullable=False),
+        pa.field("escalated_on", pa.date32()),
+        pa.field("resolved_on", pa.date32()),
+        pa.field("acknowledged_by", pa.string()),
+        pa.field("description", pa.string(), nullable=False),
+        pa.field("figures", pa.string(), nullable=False),  # JSON
+        pa.field("evidence", pa.string(), nullable=False),  # JSON list
+    ]
+)
+
+OUTBOX_SCHEMA = pa.schema(
+    [
+        pa.field("message_id", pa.string(), nullable=False),
+        pa.field("idempotency_key", pa.string(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("recipient", pa.string(), nullable=False),
+        pa.field("manager_id", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("subject", pa.string(), nullable=False),
+        pa.field("body", pa.string(), nullable=False),
+        pa.field("alert_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # pending | sent
+        pa.field("attempts", pa.int64(), nullable=False),
+        pa.field("last_error", pa.string()),
+        pa.field("created_at", TS, nullable=False),
+        pa.field("next_attempt_at", TS, nullable=False),
+        pa.field("sent_at", TS),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """Where a table lives under the lake and how it is cut into files."""
+
+    path: str
+    """The folder (or file) under ``<lake>/``."""
+    partitioned_by: str
+    """The hive partition key of its files (``key=value/part-0.parquet``); empty: one file."""
+    schema: pa.Schema
+
+
+def lake_tables() -> dict[str, LakeTable]:
+    """Every Parquet table the stages write under the lake, by name, in pipeline order
+    (``verified.<kind>`` for each record kind; both contribution sources share one)."""
+    verified = {
+        f"verified.{kind}": LakeTable(f"verified/<source>/{kind}/", "sealed_month", record_schema(kind))
+        for kind in BODY_COLUMNS
+    }
+    return {
+        **verified,
+        "quarantine": LakeTable("quarantine/", "source", QUARANTINE),
+        "ingest_log": LakeTable("ingest_log/", "source", INGEST_LOG),
+        "features": LakeTable("features/", "as_of_month", feature_schema()),
+        "scores.pre_loan": LakeTable("scores/pre_loan/", "applied_on", SCORE_SCHEMA),
+        "reviews.in_loan": LakeTable("reviews/in_loan/", "applied_on", REVIEW_SCHEMA),
+        "scores.behaviour": LakeTable("scores/behaviour/", "day", BEHAVIOUR_SCHEMA),
+        "alerts": LakeTable("alerts/alerts.parquet", "", ALERT_SCHEMA),
+        "outbox": LakeTable("outbox/outbox.parquet", "", OUTBOX_SCHEMA),
+    }

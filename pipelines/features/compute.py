@@ -19,6 +19,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from pipelines.calendar import DAYS_PER_MONTH, month_number
 from pipelines.features.catalogue import EMPTY, FEATURE_NAMES, FEATURE_SET_VERSION
 
 WINDOW = 12  # months
@@ -35,10 +36,6 @@ _HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype="S2")
 
 def day_number(d: date) -> int:
     return (d - EPOCH).days
-
-
-def month_number(d: date) -> int:
-    return d.year * 12 + d.month - 1
 
 
 def shard_hash(values: pd.Series) -> np.ndarray:
@@ -322,7 +319,7 @@ class _Builder:
         active = (latest["terminated"] == 0) & (latest["end_day"] >= self.today)
         out["active_leases"] = self.count(lp, active * 1.0)
         months_left = np.zeros(self.n)
-        np.maximum.at(months_left, lp[active], (latest["end_day"][active] - self.today) / 30.44)
+        np.maximum.at(months_left, lp[active], (latest["end_day"][active] - self.today) / DAYS_PER_MONTH)
         out["months_to_lease_end"] = months_left
         out["no_active_lease"] = (out["active_leases"] == 0) * 1.0
 

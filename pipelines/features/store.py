@@ -28,7 +28,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.features.compute import leaf_order, month_number
+from pipelines.calendar import (
+    micros,
+    month_number,
+    month_numbers,
+    month_of,
+    month_text,
+    period_numbers,
+    sealed_cutoff,
+)
+from pipelines.errors import SmecreditError
+from pipelines.features.compute import leaf_order
 from pipelines.lake import filesystem, write_atomic
 
 STORE_VERSION = "1"
@@ -106,17 +116,8 @@ SCHEMAS: dict[str, pa.Schema] = {
 """The compact table of each kind (both contribution sources share one)."""
 
 
-class FeatureError(Exception):
+class FeatureError(SmecreditError):
     """A snapshot or its inputs cannot be built or read; the message says which and why."""
-
-
-def month_text(n: int) -> str:
-    return f"{n // 12:04d}-{n % 12 + 1:02d}"
-
-
-def sealed_cutoff(as_of: date) -> datetime:
-    """The first instant (UTC) after ``as_of``: what is sealed before it counts."""
-    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def seller_buyer(t: pa.Table) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
@@ -160,16 +161,6 @@ def as_numpy(values: pa.ChunkedArray | pa.Array, dtype: type | str = np.int64) -
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=dtype)
 
 
-def micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Timestamps as int64 microseconds since the epoch, UTC."""
-    return as_numpy(pc.cast(pc.cast(values, pa.timestamp("us", tz="UTC")), pa.int64()))
-
-
-def _months(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    months: np.ndarray = as_numpy(pc.year(values)) * 12 + as_numpy(pc.month(values)) - 1
-    return months.astype(np.int32)
-
-
 def _days(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return as_numpy(pc.cast(values, pa.int32()), np.int32)
 
@@ -202,7 +193,7 @@ def _invoice(t: pa.Table) -> dict[str, object]:
         "key_lo": lo,
         "amount_fen": as_numpy(t["amount_fen"]),
         "day": _days(t["issued_on"]),
-        "month": _months(t["issued_on"]),
+        "month": month_numbers(t["issued_on"]),
     }
 
 
@@ -222,7 +213,7 @@ def _receipt(t: pa.Table) -> dict[str, object]:
         "status": as_numpy(pc.index_in(t["status"], value_set=_STATUSES), np.int8),
         "pledgee": _dictionary(t["pledgee"]),
         "value_fen": as_numpy(pc.multiply(t["quantity"], t["unit_value_fen"]), float),
-        "month": _months(t["event_time"]),
+        "month": month_numbers(t["event_time"]),
     }
 
 
@@ -232,16 +223,14 @@ def _lease(t: pa.Table) -> dict[str, object]:
         "lease": _dictionary(t["lease_no"]),
         "terminated": as_numpy(pc.equal(t["status"], "terminated"), np.int8),
         "end_day": _days(t["end_on"]),
-        "month": _months(t["event_time"]),
+        "month": month_numbers(t["event_time"]),
     }
 
 
 def _contribution(t: pa.Table) -> dict[str, object]:
-    years = as_numpy(pc.cast(pc.utf8_slice_codeunits(t["period"], 0, 4), pa.int64()))
-    months = as_numpy(pc.cast(pc.utf8_slice_codeunits(t["period"], 5, 7), pa.int64()))
     return {
         "firm": _dictionary(t["firm_id"]),
-        "month": (years * 12 + months - 1).astype(np.int32),
+        "month": period_numbers(t["period"]),
         **{c: as_numpy(t[c]) for c in ("headcount", "wage_base_fen", "due_fen", "paid_fen")},
     }
 
@@ -321,7 +310,7 @@ class InputStore:
                 if name.startswith("sealed_month=") and len(name) == len("sealed_month=YYYY-MM"):
                     y, m = name.split("=", 1)[1].split("-")
                     if y.isdigit() and m.isdigit():
-                        found.append(int(y) * 12 + int(m) - 1)
+                        found.append(month_of(f"{y}-{m}"))
         found.sort()
         if self.keep:
             self._months[(source, kind)] = found

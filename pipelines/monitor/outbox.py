@@ -39,27 +39,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.lake import filesystem, write_parquet
+from pipelines.monitor.alerts import severity_rank
 from pipelines.notify import one_line
+from pipelines.schemas import OUTBOX_SCHEMA as OUTBOX_SCHEMA
 
-OUTBOX_SCHEMA = pa.schema(
-    [
-        pa.field("message_id", pa.string(), nullable=False),
-        pa.field("idempotency_key", pa.string(), nullable=False),
-        pa.field("channel", pa.string(), nullable=False),
-        pa.field("recipient", pa.string(), nullable=False),
-        pa.field("manager_id", pa.string(), nullable=False),
-        pa.field("day", pa.date32(), nullable=False),
-        pa.field("subject", pa.string(), nullable=False),
-        pa.field("body", pa.string(), nullable=False),
-        pa.field("alert_ids", pa.list_(pa.string()), nullable=False),
-        pa.field("status", pa.string(), nullable=False),  # pending | sent
-        pa.field("attempts", pa.int64(), nullable=False),
-        pa.field("last_error", pa.string()),
-        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("next_attempt_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("sent_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 MAX_BACKOFF = 86_400.0
 
 log = logging.getLogger(__name__)
@@ -78,7 +61,7 @@ def digests(
     names = dict(zip(managers["manager_id"], managers["name"], strict=True)) if len(managers) else {}
     out = []
     for manager, items in sorted(by_manager.items()):
-        items.sort(key=lambda x: (-["info", "warning", "critical"].index(x[0]["severity"]), x[0]["alert_id"]))
+        items.sort(key=lambda x: (-severity_rank(x[0]["severity"]), x[0]["alert_id"]))
         critical = sum(1 for a, _ in items if a["severity"] == "critical")
         subject = (
             f"[smecredit] {day.isoformat()}: {len(items)} loan alerts ({critical} critical) for {manager}"

@@ -21,20 +21,14 @@ import pandas as pd
 from models.registry import Registry
 from models.scorecard import Scorecard
 from models.signing import ModelKeys
+from pipelines.calendar import DAYS_PER_MONTH, add_months, as_date
 from pipelines.features import FEATURE_NAMES
-from pipelines.scoring import (
-    Sample,
-    ScoringError,
-    _add_months,
-    as_date,
-    join_features,
-    read_bank,
-    validate_and_register,
-)
+from pipelines.scoring.errors import ScoringError
+from pipelines.scoring.inputs import join_features
+from pipelines.scoring.training import Sample, read_books, validate_and_register
 
 FAMILY = "behaviour"
 HORIZON_MONTHS = 6
-DAYS_PER_MONTH = 30.44
 LOAN_COLUMNS = ("dpd", "months_on_book")
 COLUMNS = (*FEATURE_NAMES, *LOAN_COLUMNS)
 
@@ -50,8 +44,8 @@ def months_on_book(disbursed_on: pd.Series, day: date | pd.Series) -> np.ndarray
 def loan_months(lake_uri: str, bank_uri: str, horizon: int = HORIZON_MONTHS) -> pd.DataFrame:
     """Every active loan at every month end, with the features of that month end, ``dpd``,
     ``months_on_book``, ``bad`` (default within ``horizon`` months) and ``observed``."""
-    apps = read_bank(bank_uri, "applications")
-    perf = read_bank(bank_uri, "loan_performance")
+    apps = read_books(bank_uri, "applications")
+    perf = read_books(bank_uri, "loan_performance")
     if perf.empty:
         raise ScoringError("the bank's loan performance table is empty; no loan-months to train on")
     perf = perf.assign(month_end=[as_date(d) for d in perf["month_end"]])
@@ -69,7 +63,7 @@ def loan_months(lake_uri: str, bank_uri: str, horizon: int = HORIZON_MONTHS) -> 
     rows = join_features(lake_uri, active.assign(as_of=active["month_end"]))
     rows["dpd"] = rows["dpd"].astype(float)
     rows["months_on_book"] = months_on_book(rows["disbursed_on"], rows["month_end"])
-    ends = [_add_months(m, horizon) for m in rows["month_end"]]
+    ends = [add_months(m, horizon) for m in rows["month_end"]]
     default_on = rows["loan_id"].map(defaults)
     rows["bad"] = [
         int(d is not None and not pd.isna(d) and m < d <= e)

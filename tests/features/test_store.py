@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.features import FeatureError, InputStore, _key_codes, load_inputs, read_verified
+from pipelines.features import FeatureError, InputStore, load_inputs, read_verified
 from pipelines.features.compute import leaf_words, month_number
+from pipelines.features.inputs import _key_codes
 from pipelines.features.store import KINDS, key_hash, leaves_of
 from tests.features.test_features import A, B, C, features, sale
 from tests.lake_rows import land

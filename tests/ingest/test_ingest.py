@@ -109,9 +109,9 @@ def test_a_tampered_bundle_does_not_stop_the_others(config: IngestConfig, world:
 def test_a_crash_midway_then_a_rerun_lands_each_record_exactly_once(
     config: IngestConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipelines.ingest as ingest_module
+    import pipelines.ingest.land as land_module
 
-    real = ingest_module._land
+    real = land_module.land_tables
     calls = {"n": 0}
 
     def land_then_crash(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -120,10 +120,10 @@ def test_a_crash_midway_then_a_rerun_lands_each_record_exactly_once(
             raise OSError("worker lost")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_module, "_land", land_then_crash)
+    monkeypatch.setattr(land_module, "land_tables", land_then_crash)
     with pytest.raises(OSError, match="worker lost"):
         ingest(config)
-    monkeypatch.setattr(ingest_module, "_land", real)
+    monkeypatch.setattr(land_module, "land_tables", real)
     ingest(config)
     lake = Path(config.lake_uri)
     ids = [

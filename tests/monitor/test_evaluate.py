@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from pipelines.monitor.evaluate import lead_times
+from pipelines.monitor.backtest import lead_times
 
 
 def test_lead_times_count_warnings_and_leave_the_first_runs_backlog_out_of_the_noise() -> None:

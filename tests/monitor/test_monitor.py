@@ -63,7 +63,7 @@ def test_an_alert_is_opened_once_updated_escalated_and_resolved(tmp_path: Path) 
 
 
 def test_collateral_is_lost_once_pledged_and_released_or_never_pledged_after_the_grace() -> None:
-    from pipelines.monitor import PLEDGE_GRACE_DAYS, _coverage
+    from pipelines.monitor.rules.collateral import PLEDGE_GRACE_DAYS, coverage
 
     day = date(2025, 3, 1)
     recent, old = day - timedelta(days=5), day - timedelta(days=PLEDGE_GRACE_DAYS + 1)
@@ -84,12 +84,12 @@ def test_collateral_is_lost_once_pledged_and_released_or_never_pledged_after_the
             "value_fen": [100.0, 200.0, 300.0, 400.0, 100.0],
         }
     )
-    cover = _coverage(loans, receipts, "BANK", day)
+    cover = coverage(loans, receipts, "BANK", day)
     assert cover["L1"] == (0.0, ["R1"], ["R1"])  # released after the pledge: lost
     assert cover["L2"] == (0.0, ["R2"], [])  # a new loan's pledge still pending: not lost
     assert cover["L3"] == (0.0, ["R3"], ["R3"])  # never pledged, grace over: lost
     assert cover["L4"] == (400.0, ["R4", "R2"], [])
-    assert _coverage(loans, receipts, "BANK", day, grace_days=3)["L2"] == (0.0, ["R2"], ["R2"])
+    assert coverage(loans, receipts, "BANK", day, grace_days=3)["L2"] == (0.0, ["R2"], ["R2"])
 
 
 def message(key: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.review import ReviewError, Rules, read_reviews, review_days
-from pipelines.review.evaluate import evaluate
+from pipelines.review.backtest import evaluate
 from pipelines.scoring import read_bank, read_scores
 from tests.airflow_helpers import load_dag, run_dag
 from tests.features.test_features import contribution, receipt, sale, waybill

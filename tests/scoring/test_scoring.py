@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from models.registry import Registry
+from pipelines.books import BooksError
 from pipelines.features import read_snapshot
 from pipelines.scoring import (
     ScoringError,
@@ -108,8 +109,10 @@ def test_training_refuses_too_few_defaults(credit_world: Path, tmp_path: Path) -
             str(tmp_path / "m"),
             min_bads=(500, 5),
         )
-    with pytest.raises(ScoringError, match="applications table is missing"):
+    with pytest.raises(BooksError, match="applications table is missing"):
         read_bank(str(tmp_path), "applications")
+    with pytest.raises(ScoringError, match="applications table is missing"):  # training fails at once
+        train(str(tmp_path / "lake"), str(tmp_path), str(tmp_path / "m"))
 
 
 @pytest.mark.integration

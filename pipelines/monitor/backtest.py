@@ -9,7 +9,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipelines.scoring import as_date
+from pipelines.calendar import as_date
 
 
 def lead_times(alerts: pd.DataFrame, performance: pd.DataFrame, first: date, last: date) -> dict[str, float]:

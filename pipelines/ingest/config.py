@@ -1,0 +1,15 @@
+"""What an ingest run is told: where to read and write, and the quality gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Where to read and write, and the quality gate."""
+
+    landing_uri: str
+    lake_uri: str
+    trust_policy: str
+    max_quality_failure_rate: float = 0.05

@@ -1,0 +1,43 @@
+"""Verifying one bundle of a batch: the verifier's outcome and its typed tables, kept until
+the batch is validated and landed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from attestations.verifier import BundleFiles, BundleResult, Verifier, paused_gc
+from pipelines.ingest.collect import read_bundle
+from pipelines.ingest.tables import kind_tables
+from pipelines.lake import bundle_key
+from pipelines.schemas import SOURCES
+
+
+@dataclass
+class VerifiedBundle:
+    """A bundle read and judged: where it came from, its outcome and its typed tables."""
+
+    uri: str
+    source: str
+    key: str
+    files: BundleFiles
+    result: BundleResult
+    verify_seconds: float
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+
+
+def verify_bundle(verifier: Verifier, uri: str) -> VerifiedBundle:
+    """Read and judge the bundle at ``uri``, committing its outcome to the verifier's local
+    state (the lake upload of that state is the commit point)."""
+    started = time.perf_counter()
+    files = read_bundle(uri)
+    with paused_gc():  # as in evaluate: many kept objects, no cycles
+        result = verifier.evaluate(files)
+        verifier.store.commit(verifier.policy.chain_id, result)  # locally; the lake upload commits
+        tables = kind_tables(result)
+    source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
+    source = source if source in SOURCES else "unknown"
+    key = bundle_key(result.bundle_id, uri)
+    return VerifiedBundle(uri, source, key, files, result, time.perf_counter() - started, tables)

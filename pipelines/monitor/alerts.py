@@ -1,0 +1,159 @@
+"""The alert table and its lifecycle: ``<lake>/alerts/alerts.parquet``.
+
+An alert is keyed by (loan, rule). A condition that holds on a day opens one
+(``open``); while it holds, the alert is updated, and escalated when its severity rises
+(an acknowledged alert then reopens: an escalation needs a new acknowledgement); when it no
+longer holds, or the loan is no longer active, the alert is ``resolved``. A risk manager
+acknowledges an open alert (``acknowledged``), which holds until it escalates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.calendar import as_date
+from pipelines.lake import filesystem, write_parquet
+from pipelines.monitor.errors import MonitorError
+from pipelines.schemas import ALERT_SCHEMA
+
+SEVERITIES = ("info", "warning", "critical")
+"""Alert severities, from least to most severe: the one place their order is written."""
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+STATUSES = tuple(s.value for s in AlertStatus)
+
+
+def severity_rank(severity: str) -> int:
+    """The place of ``severity`` in ``SEVERITIES`` (higher is more severe)."""
+    return SEVERITIES.index(severity)
+
+
+def alerts_uri(lake_uri: str) -> str:
+    return f"{lake_uri.rstrip('/')}/alerts/alerts.parquet"
+
+
+def read_empty() -> pd.DataFrame:
+    return ALERT_SCHEMA.empty_table().to_pandas()
+
+
+def read_alerts(lake_uri: str) -> pd.DataFrame:
+    fs, path = filesystem(alerts_uri(lake_uri))
+    if not fs.exists(path):
+        return read_empty()
+    return pq.read_table(io.BytesIO(fs.cat_file(path))).to_pandas()
+
+
+def write_alerts(lake_uri: str, alerts: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(
+        alerts.sort_values(["opened_on", "alert_id"]), schema=ALERT_SCHEMA, preserve_index=False
+    )
+    write_parquet(alerts_uri(lake_uri), table)
+
+
+def alert_id(loan_id: str, rule: str, opened_on: date) -> str:
+    return hashlib.sha256(f"{loan_id}|{rule}|{opened_on.isoformat()}".encode()).hexdigest()[:20]
+
+
+def _still_holds(
+    row: dict[str, Any], c: dict[str, Any], day: date, events: list[tuple[dict[str, Any], str]]
+) -> None:
+    """A condition that holds for the live alert ``row``: update it once a day, escalate it
+    when the severity rises, and report the day's event again when the day is rerun."""
+    figures = json.dumps(c["figures"], sort_keys=True, default=str)
+    evidence = json.dumps(c.get("evidence", []), sort_keys=True)
+    worse = severity_rank(c["severity"]) > severity_rank(row["severity"])
+    if as_date(row["updated_on"]) < day or worse:
+        if worse:
+            row["severity"], row["escalated_on"] = c["severity"], day
+            if row["status"] == AlertStatus.ACKNOWLEDGED:
+                row["status"] = AlertStatus.OPEN.value  # an escalation needs a new acknowledgement
+            events.append((row, "escalated"))
+        row["updated_on"], row["figures"], row["evidence"] = day, figures, evidence
+    elif as_date(row["escalated_on"] or date.min) == day:
+        events.append((row, "escalated"))
+    elif as_date(row["opened_on"]) == day:
+        events.append((row, "new"))
+
+
+def _opened(c: dict[str, Any], day: date) -> dict[str, Any]:
+    """A new alert for the condition ``c`` on ``day``."""
+    return {
+        "alert_id": alert_id(c["loan_id"], c["rule"], day),
+        "loan_id": c["loan_id"],
+        "firm_id": c["firm_id"],
+        "manager_id": c["manager_id"],
+        "rule": c["rule"],
+        "severity": c["severity"],
+        "status": AlertStatus.OPEN.value,
+        "opened_on": day,
+        "updated_on": day,
+        "escalated_on": None,
+        "resolved_on": None,
+        "acknowledged_by": None,
+        "description": c["description"],
+        "figures": json.dumps(c["figures"], sort_keys=True, default=str),
+        "evidence": json.dumps(c.get("evidence", []), sort_keys=True),
+    }
+
+
+def update_alerts(
+    alerts: pd.DataFrame, found: Sequence[dict[str, Any]], day: date, active: set[str] | None = None
+) -> tuple[pd.DataFrame, list[tuple[dict[str, Any], str]]]:
+    """Apply one day's conditions to the alerts; return the alerts and the day's events
+    (``new`` or ``escalated``) to deliver. Open alerts of loans that are no longer active,
+    or whose condition no longer holds, are resolved."""
+    rows = {r["alert_id"]: dict(r) for r in alerts.to_dict("records")}
+    live = {
+        (r["loan_id"], r["rule"]): aid for aid, r in rows.items() if r["status"] != AlertStatus.RESOLVED
+    }
+    events: list[tuple[dict[str, Any], str]] = []
+    seen: set[str] = set()
+    for c in found:
+        key = (c["loan_id"], c["rule"])
+        if key in live:
+            seen.add(live[key])
+            _still_holds(rows[live[key]], c, day, events)
+            continue
+        row = _opened(c, day)
+        rows[row["alert_id"]] = row
+        seen.add(row["alert_id"])
+        events.append((row, "new"))
+    for aid, row in rows.items():
+        if row["status"] != AlertStatus.RESOLVED and aid not in seen and as_date(row["opened_on"]) <= day:
+            row["status"], row["resolved_on"], row["updated_on"] = AlertStatus.RESOLVED.value, day, day
+    frame = pd.DataFrame(list(rows.values()), columns=ALERT_SCHEMA.names) if rows else read_empty()
+    return frame, events
+
+
+def acknowledge(lake_uri: str, alert: str, by: str) -> dict[str, Any]:
+    """Mark an open alert acknowledged by ``by``.
+
+    Raises:
+        MonitorError: no such alert, or it is resolved.
+    """
+    alerts = read_alerts(lake_uri)
+    match = alerts["alert_id"] == alert
+    if not match.any():
+        raise MonitorError(f"no alert {alert}")
+    if (alerts.loc[match, "status"] == AlertStatus.RESOLVED).any():
+        raise MonitorError(f"alert {alert} is resolved; nothing to acknowledge")
+    alerts.loc[match, "status"] = AlertStatus.ACKNOWLEDGED.value
+    alerts.loc[match, "acknowledged_by"] = by
+    write_alerts(lake_uri, alerts)
+    return dict(alerts[match].iloc[0])
