@@ -111,6 +111,13 @@ def clear_unreadable(lake_uri: str, uri: str, key: str) -> None:
             fs.rm(path)
 
 
+def remove_landed(lake_uri: str, source: str, key: str) -> None:
+    """Remove the verified partitions a failed landing of the bundle ``key`` wrote."""
+    fs, lake = filesystem(lake_uri)
+    for path in fs.glob(f"{lake}/verified/{source}/*/sealed_month=*/part-{key}.parquet"):
+        fs.rm(str(path))
+
+
 def record_land_failed(
     lake_uri: str,
     source: str,
