@@ -2,7 +2,7 @@
 
 ``MemoryStore`` serves tests and one-off checks; ``SqliteStore`` persists across runs: the
 checkpoints, the id and leaf hash of every verified record, the latest quarantine of every
-bundle line and a log of runs, committed in one transaction per bundle. Callers that write
+bundle line (its first 4 KiB) and a log of runs, committed in one transaction per bundle. Callers that write
 the records themselves do so before committing (see ``pipelines.verify_cli``), so a crash
 never leaves a record remembered but not written.
 """
@@ -48,6 +48,10 @@ class MemoryStore:
         self.records.setdefault(chain_id, {}).update((r.record_id, r.leaf_hash) for r in result.verified)
         self.results.append(result)
 
+
+# The state keeps the start of a quarantined line, enough to recognise it; the whole line
+# is in the bundle's quarantine output (the lake's quarantine table, verify's files).
+RAW_KEPT = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trusted_header (
@@ -138,7 +142,7 @@ class SqliteStore:
             self._db.executemany(
                 "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (result.name, q.line_no, result.bundle_id, q.reason, q.detail, q.raw)
+                    (result.name, q.line_no, result.bundle_id, q.reason, q.detail, q.raw[:RAW_KEPT])
                     for q in result.quarantined
                 ],
             )
@@ -146,6 +150,17 @@ class SqliteStore:
                 "INSERT INTO bundle_run (bundle_name, bundle_id, summary) VALUES (?, ?, ?)",
                 (result.name, result.bundle_id, json.dumps(result.summary(), sort_keys=True)),
             )
+
+    def forget(self, chain_id: str, result: BundleResult) -> None:
+        """Undo ``commit`` for a bundle that could not be landed: its verified records,
+        quarantine and run are dropped (the headers it proved stay trusted), so the next run
+        verifies it again instead of taking its records for duplicates."""
+        with self._db:
+            self._db.execute(
+                "DELETE FROM verified_record WHERE chain_id = ? AND bundle_name = ?", (chain_id, result.name)
+            )
+            self._db.execute("DELETE FROM quarantine WHERE bundle_name = ?", (result.name,))
+            self._db.execute("DELETE FROM bundle_run WHERE bundle_name = ?", (result.name,))
 
     def bundle_runs(self) -> dict[str, dict[str, Any]]:
         """The latest run summary of every bundle the store has seen, by bundle name."""

@@ -74,7 +74,8 @@ def ingest_attested_records() -> None:
 
         s = settings()
         try:
-            report = run(IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy), uris=batch)
+            cfg = IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy, max_bundle_bytes=s.max_bundle_bytes)
+            report = run(cfg, uris=batch)
         except IngestError as exc:
             raise AirflowFailException(str(exc)) from None  # the data will not change on retry
         return {k: sum(int(r[k]) for r in report.rows) for k in COUNTS}

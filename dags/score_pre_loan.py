@@ -56,10 +56,12 @@ def score_pre_loan() -> None:
         from datetime import date
 
         from pipelines.airflow_edge import settings
+        from pipelines.model_keys import model_keys
         from pipelines.scoring import score_days
 
         s = settings()
-        counts = score_days(s.lake_uri, s.bank_uri, s.models_uri, [date.fromisoformat(d) for d in batch])
+        days = [date.fromisoformat(d) for d in batch]
+        counts = score_days(s.lake_uri, s.bank_uri, s.models_uri, days, model_keys(s))
         return sum(counts.values())
 
     score(days())

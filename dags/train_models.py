@@ -23,11 +23,14 @@ from pipelines.airflow_edge import asset, task_failure_alert
 
 
 def _training_args(params: dict[str, Any] | None) -> tuple[tuple[str, str, str], dict[str, Any]]:
-    """The lake, bank and models URIs, and the training parameters, of this run."""
+    """The lake, bank and models URIs, and the training parameters (with the model-signing
+    key), of this run."""
     from pipelines.airflow_edge import settings
+    from pipelines.model_keys import model_keys
 
     p, s = params or {}, settings()
     return (s.lake_uri, s.bank_uri, s.models_uri), {
+        "keys": model_keys(s),
         "oot_share": float(p.get("oot_share", 0.3)),
         "min_bads": (int(p.get("min_bads_train", 20)), int(p.get("min_bads_oot", 5))),
     }

@@ -8,8 +8,8 @@ import logging
 import os
 from typing import Any
 
-from pipelines.config import ENV_ALERT_EMAILS, ENV_NAMES, ConfigError, Settings
-from pipelines.notify import LogNotifier, Notifier, SmtpNotifier, one_line
+from pipelines.config import ENV_ALERT_EMAILS, ENV_MODEL_KEY, ENV_NAMES, ConfigError, Settings
+from pipelines.notify import LogNotifier, Notifier, SmtpError, SmtpNotifier, one_line
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,25 @@ def _variable(name: str) -> str | None:
         return None
 
 
+MODEL_KEY_CONN = "smecredit_model_signing"
+
+
+def _model_signing_key() -> str | None:
+    """The model-signing key from the Airflow connection ``smecredit_model_signing`` (its
+    password, or ``private_key`` in its extra), served by a secrets backend in production."""
+    try:
+        from airflow.sdk import Connection
+
+        conn = Connection.get(MODEL_KEY_CONN)
+    except Exception:  # no Airflow context, or no such connection: the environment decides
+        return None
+    return conn.password or (conn.extra_dejson or {}).get("private_key") or None
+
+
 def settings() -> Settings:
     """Settings from the environment, each ``SMECREDIT_*`` variable overridable by an Airflow
-    Variable of the same name (a non-empty one wins). Call it inside a task, never at parse time.
+    Variable of the same name (a non-empty one wins), and the model-signing key by the Airflow
+    connection ``smecredit_model_signing``. Call it inside a task, never at parse time.
 
     Raises:
         ConfigError: a count is not a positive whole number, or a delay not 0 or more.
@@ -55,6 +71,9 @@ def settings() -> Settings:
         value = _variable(name)
         if value:
             env[name] = value
+    key = _model_signing_key()
+    if key:
+        env[ENV_MODEL_KEY] = key
     return Settings.from_env(env)
 
 
@@ -144,23 +163,60 @@ def run_days(params: dict[str, Any] | None, dag_run: Any, lag_days: int = 1) -> 
     return [(today - timedelta(days=lag_days)).isoformat()]
 
 
+def _outbox_smtp(conn_id: str) -> SmtpNotifier:
+    """The outbox's SMTP server from the Airflow connection ``conn_id``, read as the SMTP
+    provider reads it: SMTP over TLS unless ``disable_ssl``, STARTTLS unless ``disable_tls``,
+    ``from_email`` and ``timeout`` (seconds) in the extra.
+
+    Raises:
+        SmtpError: no such connection, or one without a host.
+    """
+    from airflow.sdk import Connection
+
+    try:
+        conn = Connection.get(conn_id)
+    except Exception as exc:  # Airflow raises several types for a missing connection
+        raise SmtpError(f"SMTP connection {conn_id!r} is not configured ({one_line(exc)})") from None
+    extra = conn.extra_dejson or {}
+    if not conn.host:
+        raise SmtpError(f"SMTP connection {conn_id!r} has no host")
+    use_ssl = not extra.get("disable_ssl", False)
+    return SmtpNotifier(
+        host=conn.host,
+        port=int(conn.port or (465 if use_ssl else 25)),
+        sender=str(extra.get("from_email") or "smecredit@localhost"),
+        recipients=(),
+        login=conn.login or None,
+        password=conn.password or None,
+        starttls=not use_ssl and not extra.get("disable_tls", False),
+        timeout=float(extra.get("timeout") or 30),
+        use_ssl=use_ssl,
+    )
+
+
 def email_sender(conn_id: str = "smtp_default") -> Any:
-    """Send outbox email through the Airflow SMTP connection ``conn_id`` (the provider's
-    ``SmtpHook``; host, port, login, password and ``from_email`` come from the connection).
-    The idempotency key is the Message-ID and an ``X-Idempotency-Key`` header."""
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
+    """Send outbox email through the SMTP server of the Airflow connection ``conn_id``. The
+    idempotency key is the Message-ID and an ``X-Idempotency-Key`` header. A missing
+    connection or a refused login fails each email message with a line that says so; it
+    never stops the other channels."""
 
     def send(message: dict[str, Any]) -> None:
         import html
+        from email.message import EmailMessage
+        from email.policy import SMTP
 
+        smtp = _outbox_smtp(conn_id)
         key = str(message["idempotency_key"])
-        with SmtpHook(smtp_conn_id=conn_id) as hook:
-            hook.send_email_smtp(
-                to=str(message["recipient"]),
-                subject=str(message["subject"]),
-                html_content=f"<pre>{html.escape(str(message['body']))}</pre>",
-                custom_headers={"X-Idempotency-Key": key, "Message-ID": f"<{key[:32]}@smecredit>"},
-            )
+        mail = EmailMessage(policy=SMTP.clone(max_line_length=998))  # the key unfolded in one header line
+        mail["From"], mail["To"], mail["Subject"] = (
+            smtp.sender,
+            str(message["recipient"]),
+            str(message["subject"]),
+        )
+        mail["Message-ID"], mail["X-Idempotency-Key"] = f"<{key[:32]}@smecredit>", key
+        mail.set_content(str(message["body"]))
+        mail.add_alternative(f"<pre>{html.escape(str(message['body']))}</pre>", subtype="html")
+        smtp.send_message(mail)
 
     return send
 

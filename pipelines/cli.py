@@ -43,7 +43,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     cfg = IngestConfig(
-        settings.landing_uri, settings.lake_uri, settings.trust_policy, args.max_quality_failure_rate
+        settings.landing_uri,
+        settings.lake_uri,
+        settings.trust_policy,
+        args.max_quality_failure_rate,
+        max_bundle_bytes=settings.max_bundle_bytes,
     )
     report = ingest(
         cfg, sources=args.source or ("supply_chain", "social_insurance", "housing_fund"), limit=args.limit

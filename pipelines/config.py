@@ -32,6 +32,8 @@ ENV_ALERT_EMAILS = "SMECREDIT_ALERT_EMAILS"
 ENV_WEBHOOK_URL = "SMECREDIT_WEBHOOK_URL"
 ENV_WEBHOOK_KEY = "SMECREDIT_WEBHOOK_KEY"
 ENV_EVIDENCE_KEY = "SMECREDIT_EVIDENCE_KEY"
+ENV_MODEL_KEY = "SMECREDIT_MODEL_SIGNING_KEY"
+ENV_MAX_BUNDLE_BYTES = "SMECREDIT_MAX_BUNDLE_BYTES"
 
 ENV_NAMES = (
     ENV_LANDING,
@@ -49,6 +51,8 @@ ENV_NAMES = (
     ENV_WEBHOOK_URL,
     ENV_WEBHOOK_KEY,
     ENV_EVIDENCE_KEY,
+    ENV_MODEL_KEY,
+    ENV_MAX_BUNDLE_BYTES,
 )
 """Every variable ``Settings`` reads, in the order of the README's configuration table."""
 
@@ -93,6 +97,9 @@ class Settings:
     webhook_url: str = ""  # the alert webhook; empty: email only
     webhook_key: str = field(default="", repr=False)  # the webhook's HMAC key (a secret)
     evidence_key: str = field(default="", repr=False)  # Ed25519 PEM, or a path to one (a secret)
+    # the model-signing key, PEM text or a PEM file's path (pipelines.model_keys): a secret
+    model_signing_key: str = field(default="", repr=False)
+    max_bundle_bytes: int = 1 << 30  # a bundle's files, checked before they are read
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -120,4 +127,6 @@ class Settings:
             webhook_url=env.get(ENV_WEBHOOK_URL) or "",
             webhook_key=env.get(ENV_WEBHOOK_KEY) or "",
             evidence_key=env.get(ENV_EVIDENCE_KEY) or "",
+            model_signing_key=env.get(ENV_MODEL_KEY) or "",
+            max_bundle_bytes=int(_number(env, ENV_MAX_BUNDLE_BYTES, 1 << 30, whole=True)),
         )

@@ -42,6 +42,7 @@ from pipelines.config import (
     ENV_BANK,
     ENV_LAKE,
     ENV_LANDING,
+    ENV_MODEL_KEY,
     ENV_MODELS,
     ENV_TRUST,
     PROJECT_ROOT,
@@ -186,6 +187,7 @@ def _demo(
             "SMECREDIT_DELIVERY_BACKOFF_SECONDS": "5",
         }
     )
+    show(f"      model-signing key {_demo_model_key(out)} (the demo's own; production keeps it secret)")
     _airflow_env(home)
     say(2, f"preparing Airflow's metadata database in {home}")
     from airflow.dag_processing.dagbag import DagBag
@@ -284,6 +286,19 @@ def _packs_verify(settings: Any, last: date, trust: Path, show: Callable[[str], 
     show(f"  evidence: {len(defaulted)} defaulted loans, {len(defaulted) - len(failed)} packs pass "
          f"smecredit evidence verify --trust {trust}" + "".join(f"\n    {f}" for f in failed))  # fmt: skip
     return not failed
+
+
+def _demo_model_key(out: Path) -> str:
+    """A fresh Ed25519 model-signing key in ``out/model-signing-key.pem`` (owner-only), named
+    by SMECREDIT_MODEL_SIGNING_KEY for the run; its key id."""
+    from models.signing import ModelKeys
+
+    keys, path = ModelKeys.generate(), out / "model-signing-key.pem"
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(keys.private_pem())
+    os.environ[ENV_MODEL_KEY] = str(path)
+    return f"{keys.keyid} in {path}"
 
 
 def _progress(started: float, steps: int, console: TextIO) -> Callable[[int, str], None]:

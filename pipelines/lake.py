@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
@@ -27,29 +28,38 @@ def filesystem(uri: str) -> tuple[Any, str]:
     return fs, str(path).rstrip("/")
 
 
+def _write_atomic(uri: str, write: Callable[[Any], object]) -> None:
+    fs, path = filesystem(uri)
+    parent, name = path.rsplit("/", 1)
+    fs.makedirs(parent, exist_ok=True)
+    # Named after its target, so that the next writer of the target can remove what a killed
+    # writer left (pipelines.leftovers).
+    tmp = f"{parent}/.tmp-{safe_name(name)[:100]}-{uuid.uuid4().hex}"
+    with fs.open(tmp, "wb") as out:
+        write(out)
+    fs.mv(tmp, path)
+
+
 def write_atomic(uri: str, data: bytes) -> None:
     """Write ``data`` to a temporary name beside ``uri``, then move it into place.
 
     On a local disk the move is an atomic rename; on object stores a single PUT is atomic
     already, and the temporary object is what makes a crashed writer leave no partial file.
     """
-    fs, path = filesystem(uri)
-    parent = path.rsplit("/", 1)[0]
-    fs.makedirs(parent, exist_ok=True)
-    tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-    with fs.open(tmp, "wb") as out:
-        out.write(data)
-    fs.mv(tmp, path)
+    _write_atomic(uri, lambda out: out.write(data))
 
 
 def write_parquet(uri: str, table: Any) -> None:
-    """Write a pyarrow ``table`` as one Parquet file at ``uri``, atomically."""
+    """Write a pyarrow ``table`` as one Parquet file at ``uri``, atomically, streamed to the
+    temporary file rather than built in memory first. Binary columns (raw quarantined lines,
+    which may be hundreds of megabytes) get no statistics and no dictionary: Parquet would
+    copy each value several times for its min/max and dictionary pages."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    write_atomic(uri, sink.getvalue().to_pybytes())
+    binary = [f.name for f in table.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    plain: Any = [n for n in table.schema.names if n not in binary] if binary else True
+    _write_atomic(uri, lambda out: pq.write_table(table, out, write_statistics=plain, use_dictionary=plain))
 
 
 def read_parquet_files(uri: str, pattern: str, schema: Any) -> Any:

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from models.registry import Registry, RegistryError
+from models.registry import Registry, RegistryError, signature_problem
 from models.report import figure, png, table_html
+from models.signing import ModelKeys
 from pipelines.books import BooksError, read_bank
 from pipelines.config import Settings
 from pipelines.lake import filesystem, write_atomic
+from pipelines.model_keys import model_keys
 from pipelines.monitor import read_alerts
 from pipelines.monitor.outbox import Outbox
 from pipelines.portfolio.report import portfolio_section
@@ -230,11 +232,28 @@ def evidence_section(settings: Settings) -> tuple[str, dict[str, Any]]:
     return _section("Evidence packs for defaulted loans", body), figures
 
 
-def models_section(models_uri: str) -> str:
+def _signature_state(entry: dict[str, Any], keys: ModelKeys | None) -> str:
+    if keys is None:
+        return "not checked (no key)"
+    try:
+        return signature_problem(entry, keys) or "valid"
+    except RegistryError as exc:
+        return str(exc)
+
+
+def models_section(models_uri: str, keys: ModelKeys | None = None) -> str:
+    """The registry's entries with their validation figures and whether each entry's
+    signature verifies with the bank's model-signing key, whose public half is shown."""
     try:
         entries = Registry(models_uri).entries()
     except RegistryError as exc:
         return _section("Models", f"<p>{html.escape(str(exc))}</p>")
+    signer = (
+        f"<p>Model-signing key <code>{keys.keyid}</code> (Ed25519):</p>"
+        f"<pre>{html.escape(keys.public_pem())}</pre>"
+        if keys is not None
+        else "<p>No model-signing key configured (SMECREDIT_MODEL_SIGNING_KEY): signatures not checked.</p>"
+    )
     if not entries:
         return _section("Models", "<p>No model registered yet.</p>")
     rows = [
@@ -246,10 +265,11 @@ def models_section(models_uri: str) -> str:
                 k: e["metrics"].get(k)
                 for k in ("auc", "gini", "ks", "brier", "psi_train_vs_oot", "grades_monotone")
             },
+            "signature": _signature_state(e, keys),
         }
         for e in entries
     ]
-    return _section("Models (out-of-time validation)", table_html(pd.DataFrame(rows)))
+    return _section("Models (out-of-time validation)", table_html(pd.DataFrame(rows)), signer)
 
 
 def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -265,7 +285,12 @@ def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
     ):
         parts.append(text)
         figures.update(f)
-    parts.append(models_section(settings.models_uri))
+    try:
+        keys = model_keys(settings)
+    except ValueError as exc:  # a malformed key is shown, not fatal to the report
+        parts.append(_section("Model-signing key", f"<p>{html.escape(str(exc))}</p>"))
+        keys = None
+    parts.append(models_section(settings.models_uri, keys))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>SME credit report</title>

@@ -21,6 +21,12 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
+# The bank's model-signing key of this test session: DAG tasks read it from the environment.
+from models.signing import ModelKeys  # noqa: E402
+
+MODEL_KEYS = ModelKeys.generate()
+os.environ["SMECREDIT_MODEL_SIGNING_KEY"] = MODEL_KEYS.private_pem()
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[Path]:
@@ -68,9 +74,9 @@ def scored_lake(credit_world: Path, tmp_path_factory: pytest.TempPathFactory) ->
     lake = tmp_path_factory.mktemp("scored") / "lake"
     shutil.copytree(credit_world / "lake", lake)
     bank = str(credit_world / "world" / "bank")
-    train(str(lake), bank, str(lake / "models"), min_bads=(5, 3))
+    train(str(lake), bank, str(lake / "models"), min_bads=(5, 3), keys=MODEL_KEYS)
     days = sorted({date.fromisoformat(d) for d in read_bank(bank, "applications").applied_on})
-    score_days(str(lake), bank, str(lake / "models"), days)
+    score_days(str(lake), bank, str(lake / "models"), days, MODEL_KEYS)
     return lake
 
 
@@ -85,4 +91,5 @@ def lake_settings(lake: Path, world: Path) -> Any:
         trust_policy="",
         bank_uri=str(world / "bank"),
         models_uri=str(lake / "models"),
+        model_signing_key=MODEL_KEYS.private_pem(),
     )

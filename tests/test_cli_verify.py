@@ -62,7 +62,7 @@ def test_verify_prints_one_json_line_per_bundle_and_reruns_as_duplicates(
 @pytest.mark.parametrize(
     ("policy_text", "message"),
     [
-        ("{not json", "trust policy is not JSON"),
+        ("{not json", "trust policy is not strict JSON"),
         ('{"chain_id": "c", "hash_alg": "sha256", "keys": []}', "threshold None"),
     ],
 )

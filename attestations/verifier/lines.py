@@ -58,6 +58,19 @@ def parse_line(line_no: int, raw: bytes) -> ProofLine | QuarantinedLine:
         return QuarantinedLine(line_no, Reason.LINE_INVALID, NOT_AN_OBJECT, raw)
     if type(height) is int and type(index) is int and type(leaf) is str and type(proof) is list:
         return _new_tuple(ProofLine, (line_no, raw, height, index, leaf, proof))
+    if float in (type(height), type(index)):
+        return _exact_integers(line_no, raw)
+    return QuarantinedLine(line_no, Reason.LINE_INVALID, WRONG_TYPE, raw)
+
+
+def _exact_integers(line_no: int, raw: bytes) -> ProofLine | QuarantinedLine:
+    """orjson reads an integer beyond 64 bits as a float: the standard parser keeps it exact,
+    so that spec section 8 decides it (``unknown_block``, ``index_out_of_range``); a number
+    written with a fraction or an exponent stays a float and ``line_invalid``."""
+    line = _reference_loads(raw)
+    height, index, leaf, proof = line["height"], line["index"], line["leaf"], line["proof"]
+    if type(height) is int and type(index) is int and type(leaf) is str and type(proof) is list:
+        return _new_tuple(ProofLine, (line_no, raw, height, index, leaf, proof))
     return QuarantinedLine(line_no, Reason.LINE_INVALID, WRONG_TYPE, raw)
 
 

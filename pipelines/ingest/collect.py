@@ -14,22 +14,32 @@ from attestations.verifier import BundleFiles
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.state import lake_state
 from pipelines.lake import filesystem
+from pipelines.landing import DEFAULT_MAX_BUNDLE_BYTES, Unreadable, bundle_reader, list_entries
 from pipelines.schemas import SOURCES
 
 
 def list_bundles(landing_uri: str, source: str) -> list[str]:
-    """Every bundle folder of ``source`` in the landing zone (``<landing>/<source>/<date>/``)."""
-    fs, root = filesystem(landing_uri)
-    found = fs.glob(f"{root}/{source}/*/manifest.json") + fs.glob(f"{root}/{source}/*/records.jsonl")
-    folders = sorted({str(p).rsplit("/", 1)[0] for p in found})
-    protocol = landing_uri.split("://", 1)[0] + "://" if "://" in landing_uri else ""
-    return [f"{protocol}{f}" for f in folders]
+    """Every entry of ``<landing>/<source>/`` (``<date>/`` bundle folders), with the links and
+    files that ``read_bundle`` then refuses, so that each is accounted for (``pipelines.landing``)."""
+    return [entry.uri for entry in list_entries(landing_uri, source)]
 
 
-def read_bundle(uri: str) -> BundleFiles:
-    """The four files of a bundle at a path or URI."""
-    fs, root = filesystem(uri)
-    return BundleFiles.from_reader(uri, lambda name: bytes(fs.cat_file(f"{root}/{name}")))
+def _landing_root(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 2)[0]
+
+
+def read_bundle(
+    uri: str, landing_uri: str | None = None, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
+) -> BundleFiles:
+    """The four files of a bundle at a path or URI, read only as ``pipelines.landing``
+    allows (the landing root defaults to the folder two levels up).
+
+    Raises:
+        Unreadable: a file is a link or a special file, lies outside the landing root, or
+            the bundle holds more than ``max_bytes``; nothing was read.
+    """
+    reader = bundle_reader(landing_uri or _landing_root(uri), uri, max_bytes)
+    return BundleFiles.from_reader(uri, reader)
 
 
 def load_policy(uri: str) -> TrustPolicy:
@@ -43,15 +53,14 @@ def load_policy(uri: str) -> TrustPolicy:
         data = fs.cat_file(path)
     except (OSError, ValueError) as exc:
         raise PolicyError(f"cannot read trust policy {uri}: {exc}") from None
-    return TrustPolicy.from_json(data)
+    return TrustPolicy.from_json(data, source=uri)
 
 
 def _first_height(uri: str) -> tuple[float, str]:
-    fs, root = filesystem(uri)
-    try:
-        manifest = orjson.loads(fs.cat_file(f"{root}/manifest.json"))
+    try:  # only the manifest is read, safely; the size limit is checked when the bundle is
+        manifest = orjson.loads(bundle_reader(_landing_root(uri), uri, 1 << 62)("manifest.json"))
         return float(manifest["first_height"]), uri
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+    except (Unreadable, OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         return float("inf"), uri  # the verifier will say what is wrong with it
 
 

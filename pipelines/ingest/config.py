@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.landing import DEFAULT_MAX_BUNDLE_BYTES
+
 
 @dataclass(frozen=True)
 class IngestConfig:
@@ -13,3 +15,4 @@ class IngestConfig:
     lake_uri: str
     trust_policy: str
     max_quality_failure_rate: float = 0.05
+    max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES  # SMECREDIT_MAX_BUNDLE_BYTES

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from attestations.state import SqliteStore
 from pipelines.lake import filesystem, safe_name, write_atomic
+from pipelines.leftovers import state_dir_prefix, sweep_lake_tmp, sweep_state_dirs
 
 
 @contextmanager
@@ -22,7 +23,9 @@ def lake_state(lake_uri: str, chain_id: str, commit: bool = True) -> Iterator[Sq
     fs, root = filesystem(lake_uri)
     name = f"state/{safe_name(chain_id)}.sqlite"
     remote = f"{root}/{name}"
-    with tempfile.TemporaryDirectory(prefix="smecredit-state-") as tmp:
+    sweep_state_dirs()  # what killed runs left behind (pipelines.leftovers)
+    sweep_lake_tmp(f"{root}/state", name.rsplit("/", 1)[-1])
+    with tempfile.TemporaryDirectory(prefix=state_dir_prefix()) as tmp:
         local = Path(tmp) / "state.sqlite"
         if fs.exists(remote):
             fs.get_file(remote, str(local))

@@ -28,6 +28,13 @@ def _timestamps(values: pa.Array) -> pa.Array:
         return pa.array([_ts(v) for v in values.to_pylist()], type=TS)
 
 
+def _read_options(records: list[VerifiedRecord]) -> pj.ReadOptions:
+    """A block larger than the longest leaf: Arrow's JSON reader cannot split one object
+    across blocks (``straddling object straddles two block boundaries``)."""
+    longest = max((len(r.leaf) for r in records), default=0) * 4  # at most 4 UTF-8 bytes a character
+    return pj.ReadOptions(block_size=min(max(1 << 20, longest + 1024), (1 << 31) - 1))
+
+
 def kind_table(kind: str, result: BundleResult, records: list[VerifiedRecord]) -> pa.Table:
     """One kind's verified rows as a typed table; Arrow's JSON reader parses the leaves."""
     body = BODY_COLUMNS[kind]
@@ -42,7 +49,9 @@ def kind_table(kind: str, result: BundleResult, records: list[VerifiedRecord]) -
     )
     options = pj.ParseOptions(explicit_schema=leaf_schema, unexpected_field_behavior="ignore")
     parsed = pj.read_json(
-        io.BytesIO("\n".join(r.leaf for r in records).encode("utf-8")), parse_options=options
+        io.BytesIO("\n".join(r.leaf for r in records).encode("utf-8")),
+        parse_options=options,
+        read_options=_read_options(records),
     )
     bodies = parsed["body"].combine_chunks()
     n = len(records)

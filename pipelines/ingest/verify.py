@@ -12,6 +12,7 @@ from attestations.verifier import BundleFiles, BundleResult, Verifier, paused_gc
 from pipelines.ingest.collect import read_bundle
 from pipelines.ingest.tables import kind_tables
 from pipelines.lake import bundle_key
+from pipelines.landing import DEFAULT_MAX_BUNDLE_BYTES
 from pipelines.schemas import SOURCES
 
 
@@ -26,18 +27,31 @@ class VerifiedBundle:
     result: BundleResult
     verify_seconds: float
     tables: dict[str, pa.Table] = field(default_factory=dict)
+    land_error: Exception | None = None  # why it cannot be landed, once that is known
 
 
-def verify_bundle(verifier: Verifier, uri: str) -> VerifiedBundle:
+def verify_bundle(
+    verifier: Verifier, uri: str, landing_uri: str | None = None, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
+) -> VerifiedBundle:
     """Read and judge the bundle at ``uri``, committing its outcome to the verifier's local
-    state (the lake upload of that state is the commit point)."""
+    state (the lake upload of that state is the commit point). A failure to build its tables
+    is kept as ``land_error``, so that it does not stop the other bundles.
+
+    Raises:
+        Unreadable: the collector refuses the bundle (nothing was read or judged).
+    """
     started = time.perf_counter()
-    files = read_bundle(uri)
+    files = read_bundle(uri, landing_uri, max_bytes)
+    tables: dict[str, pa.Table] = {}
+    error: Exception | None = None
     with paused_gc():  # as in evaluate: many kept objects, no cycles
         result = verifier.evaluate(files)
         verifier.store.commit(verifier.policy.chain_id, result)  # locally; the lake upload commits
-        tables = kind_tables(result)
+        try:
+            tables = kind_tables(result)
+        except Exception as exc:  # an Arrow error in one bundle
+            error = exc
     source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
     source = source if source in SOURCES else "unknown"
     key = bundle_key(result.bundle_id, uri)
-    return VerifiedBundle(uri, source, key, files, result, time.perf_counter() - started, tables)
+    return VerifiedBundle(uri, source, key, files, result, time.perf_counter() - started, tables, error)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from models.registry import Registry, RegistryError
 from pipelines.config import Settings
+from pipelines.model_keys import model_keys
 from pipelines.monitor.loans import Books
 from pipelines.schemas import BEHAVIOUR_SCHEMA as BEHAVIOUR_SCHEMA
 from pipelines.scoring.behaviour import COLUMNS as BEHAVIOUR_COLUMNS
@@ -22,11 +23,12 @@ from pipelines.scoring.behaviour import months_on_book
 def behaviour_scores(
     settings: Settings, books: Books, loans: pd.DataFrame, feats: pd.DataFrame, day: date
 ) -> pd.DataFrame:
-    registry = Registry(settings.models_uri)
-    try:
-        loaded, role = registry.load(family="behaviour"), "behaviour champion"
+    registry = Registry(settings.models_uri, model_keys(settings))
+    try:  # a behaviour champion that is there but refused (unsigned, altered) is an error
+        family, role = registry.entry(family="behaviour")["family"], "behaviour champion"
     except RegistryError:
-        loaded, role = registry.load(family="pre_loan"), "pre-loan champion (no behaviour model yet)"
+        family, role = "pre_loan", "pre-loan champion (no behaviour model yet)"
+    loaded = registry.load(family=family)
     model = loaded.model
     rows = loans[["loan_id", "firm_id", "application_id", "dpd", "disbursed_on"]].merge(
         feats, on="firm_id", how="left"
@@ -52,8 +54,6 @@ def behaviour_scores(
             "feature_row_hash": rows["input_hash"].astype(str),
         }
     )
-
-
 
 
 def behaviour_uri(lake_uri: str, day: date) -> str:

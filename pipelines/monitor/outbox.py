@@ -13,6 +13,10 @@ header; the webhook's ``Idempotency-Key`` header).
 
 The webhook body is JSON, signed with HMAC-SHA256 over ``<timestamp>.<body>`` with the key
 SMECREDIT_WEBHOOK_KEY: header ``X-Smecredit-Signature: t=<timestamp>,v1=<hex>``.
+
+Channels are independent: each message's failure is its own (recorded in ``last_error`` and
+logged in one line), so a missing or wrong webhook key keeps the webhook messages pending
+while the emails go out, and an SMTP failure does not hold back the webhook.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +44,8 @@ from pipelines.notify import one_line
 from pipelines.schemas import OUTBOX_SCHEMA as OUTBOX_SCHEMA
 
 MAX_BACKOFF = 86_400.0
+
+log = logging.getLogger(__name__)
 
 Sender = Callable[[dict[str, Any]], None]  # raises when the server does not accept the message
 
@@ -184,6 +191,14 @@ def deliver(
         except Exception as exc:  # every failure is recorded; the message stays pending
             frame.loc[i, "attempts"] = attempts
             frame.loc[i, "last_error"] = one_line(exc)[:500]
+            log.warning(
+                "%s message %s to %s not sent (attempt %d): %s",
+                row["channel"],
+                row["message_id"],
+                row["recipient"],
+                attempts,
+                one_line(exc),
+            )
             wait = min(MAX_BACKOFF, backoff_seconds * 2 ** (attempts - 1))
             frame.loc[i, "next_attempt_at"] = now + timedelta(seconds=wait)
             counts["failed"] += 1
@@ -210,29 +225,42 @@ def verify_signature(key: bytes, header: str, body: bytes) -> bool:
     return hmac.compare_digest(expected, header)
 
 
+class WebhookError(RuntimeError):
+    """A webhook message was not accepted; the one-line message says why."""
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if not 200 <= response.status < 300:
+                raise WebhookError(f"webhook {url} answered {response.status}")
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise WebhookError(
+                f"webhook {url} refused the signature ({exc.code} {exc.reason}): "
+                "SMECREDIT_WEBHOOK_KEY is not the receiver's key"
+            ) from None
+        raise WebhookError(f"webhook {url} answered {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise WebhookError(f"webhook {url} unreachable: {exc.reason}") from None
+
+
 def webhook_sender(key: str, timeout: float = 10.0) -> Sender:
-    """POST the message's JSON body to its recipient URL, signed with ``key``."""
-    if not key:
-        raise ValueError("SMECREDIT_WEBHOOK_KEY is empty: webhook messages must be signed")
+    """POST the message's JSON body to its recipient URL, signed with ``key``. Without a key
+    no message is sent unsigned: each webhook message fails with a line that says so (and
+    stays pending until the key is set), while other channels deliver as usual."""
 
     def send(message: dict[str, Any]) -> None:
+        if not key:
+            raise WebhookError("SMECREDIT_WEBHOOK_KEY is not set: webhook messages are never sent unsigned")
         body = str(message["body"]).encode()
         stamp = str(int(time.time()))
-        request = urllib.request.Request(
-            str(message["recipient"]),
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": str(message["idempotency_key"]),
-                "X-Smecredit-Signature": sign(key.encode(), stamp, body),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                if not 200 <= response.status < 300:
-                    raise RuntimeError(f"webhook answered {response.status}")
-        except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"webhook answered {exc.code} {exc.reason}") from None
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(message["idempotency_key"]),
+            "X-Smecredit-Signature": sign(key.encode(), stamp, body),
+        }
+        _post(str(message["recipient"]), body, headers, timeout)
 
     return send

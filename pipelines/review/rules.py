@@ -4,11 +4,11 @@ failed and warned checks and the grade into approve, refer or decline."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attestations import strict_json
 from pipelines.errors import SmecreditError
 from pipelines.review.checks import CHECKS, Check
 
@@ -34,7 +34,7 @@ class Rules:
         """
         where = Path(path) if path else RULES
         try:
-            doc = json.loads(where.read_text())
+            doc = strict_json.load_path(where)
             rules = cls(dict(doc["thresholds"]), list(doc["decisions"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ReviewError(f"review rules {where} are unreadable: {exc}") from None

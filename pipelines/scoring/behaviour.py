@@ -20,6 +20,7 @@ import pandas as pd
 
 from models.registry import Registry
 from models.scorecard import Scorecard
+from models.signing import ModelKeys
 from pipelines.calendar import DAYS_PER_MONTH, add_months, as_date
 from pipelines.features import FEATURE_NAMES
 from pipelines.scoring.errors import ScoringError
@@ -78,6 +79,7 @@ def train_behaviour(
     models_uri: str,
     oot_share: float = 0.3,
     min_bads: tuple[int, int] = (20, 5),
+    keys: ModelKeys | None = None,
 ) -> dict[str, Any]:
     """Train, validate out of time and register the behaviour scorecard; its registry entry.
 
@@ -110,7 +112,7 @@ def train_behaviour(
         (str(test_df["month_end"].min()), str(test_df["month_end"].max())),
     )
     return validate_and_register(
-        Registry(models_uri),
+        Registry(models_uri, keys),
         card,
         card,
         FAMILY,

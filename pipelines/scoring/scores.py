@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from models import metrics
 from models.registry import Registry
 from models.scorecard import Scorecard
+from models.signing import ModelKeys
 from pipelines.books import read_bank
 from pipelines.features import FEATURE_NAMES
 from pipelines.lake import filesystem, read_parquet_files, write_parquet
@@ -28,7 +29,9 @@ def score_uri(lake_uri: str, day: date) -> str:
     return f"{lake_uri.rstrip('/')}/scores/pre_loan/applied_on={day.isoformat()}/part-0.parquet"
 
 
-def score_days(lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[date]) -> dict[date, int]:
+def score_days(
+    lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[date], keys: ModelKeys | None = None
+) -> dict[date, int]:
     """Score the applications made on each of ``days`` with the champion and (re)write each
     day's partition; returns the rows per day. A day without applications leaves no partition."""
     apps = read_bank(bank_uri, "applications")
@@ -36,7 +39,7 @@ def score_days(lake_uri: str, bank_uri: str, models_uri: str, days: Sequence[dat
     wanted = apps[applied.isin({d.isoformat() for d in days})]
     tables: dict[str, pa.Table] = {}
     if not wanted.empty:
-        loaded = Registry(models_uri).load(family=FAMILY)
+        loaded = Registry(models_uri, keys).load(family=FAMILY)
         if not isinstance(loaded.model, Scorecard):
             raise ScoringError(f"the {FAMILY} champion {loaded.entry['model_id']} is not a scorecard")
         table = _score_table(lake_uri, wanted, loaded.model, loaded.entry)

@@ -14,6 +14,7 @@ from models.challenger import Challenger
 from models.registry import Registry, identify
 from models.report import card_section, validation_report
 from models.scorecard import Scorecard
+from models.signing import ModelKeys
 from pipelines.books import BooksError, read_bank
 from pipelines.features import FEATURE_NAMES
 from pipelines.scoring.errors import ScoringError
@@ -56,6 +57,7 @@ def train(
     models_uri: str,
     oot_share: float = 0.3,
     min_bads: tuple[int, int] = (20, 5),
+    keys: ModelKeys | None = None,
 ) -> TrainingResult:
     """Train the scorecard (champion) and the challenger on the older applications, validate
     both on the newest ``oot_share`` of them (out of time), write their reports and register them.
@@ -75,7 +77,7 @@ def train(
     X_test, y_test = test_df[list(FEATURE_NAMES)], test_df["bad"].to_numpy()
     window = (str(train_df["applied_on"].min()), str(train_df["applied_on"].max()))
     oot = (str(test_df["applied_on"].min()), str(test_df["applied_on"].max()))
-    registry = Registry(models_uri)
+    registry = Registry(models_uri, keys)
 
     card = Scorecard().fit(X_train, y_train)
     trends = {k: v for k, v in card.monotone_trends().items() if k in card.features_}

@@ -114,14 +114,17 @@ def test_a_crash_midway_then_a_rerun_lands_each_record_exactly_once(
     real = land_module.land_tables
     calls = {"n": 0}
 
+    class WorkerLost(BaseException):
+        """A crash, not an error: a failing write is a land_failed bundle, not a stop."""
+
     def land_then_crash(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 25:
-            raise OSError("worker lost")
+            raise WorkerLost("worker lost")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(land_module, "land_tables", land_then_crash)
-    with pytest.raises(OSError, match="worker lost"):
+    with pytest.raises(WorkerLost, match="worker lost"):
         ingest(config)
     monkeypatch.setattr(land_module, "land_tables", real)
     ingest(config)

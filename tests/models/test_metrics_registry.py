@@ -11,6 +11,7 @@ import pytest
 from models import metrics
 from models.registry import Registry, RegistryError
 from models.scorecard import Scorecard
+from models.signing import ModelKeys
 from tests.models.test_scorecard import credit_data
 
 
@@ -55,7 +56,7 @@ def test_registry_saves_json_checks_the_hash_and_keeps_one_champion(tmp_path: Pa
     X, y = credit_data(1500)
     first = Scorecard().fit(X, y)
     second = Scorecard(max_bins=3).fit(X, y)
-    reg = Registry(str(tmp_path / "models"))
+    reg = Registry(str(tmp_path / "models"), ModelKeys.generate())
     a = reg.register(
         first,
         family="pre_loan",

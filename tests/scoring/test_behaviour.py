@@ -14,14 +14,20 @@ from models.registry import Registry
 from pipelines.monitor import RULES, Catalogue, MonitorError, monitor_day, read_alerts
 from pipelines.scoring import ScoringError
 from pipelines.scoring.behaviour import COLUMNS, HORIZON_MONTHS, loan_months, train_behaviour
-from tests.conftest import lake_settings
+from tests.conftest import MODEL_KEYS, lake_settings
 
 
 @pytest.fixture(scope="module")
 def behaviour_lake(scored_lake: Path, credit_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     lake = tmp_path_factory.mktemp("behaviour") / "lake"
     shutil.copytree(scored_lake, lake)
-    train_behaviour(str(lake), str(credit_world / "world" / "bank"), str(lake / "models"), min_bads=(5, 3))
+    train_behaviour(
+        str(lake),
+        str(credit_world / "world" / "bank"),
+        str(lake / "models"),
+        min_bads=(5, 3),
+        keys=MODEL_KEYS,
+    )
     return lake
 
 
@@ -47,7 +53,7 @@ def test_loan_months_are_labelled_on_the_next_months_only(behaviour_lake: Path, 
 
 
 def test_the_behaviour_model_is_registered_out_of_time(behaviour_lake: Path) -> None:
-    reg = Registry(str(behaviour_lake / "models"))
+    reg = Registry(str(behaviour_lake / "models"), MODEL_KEYS)
     entry = reg.entry(family="behaviour")
     assert entry["status"] == "champion" and entry["kind"] == "scorecard"
     m = entry["metrics"]

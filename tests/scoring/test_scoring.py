@@ -22,6 +22,7 @@ from pipelines.scoring import (
     train,
 )
 from tests.airflow_helpers import load_dag, run_dag
+from tests.conftest import MODEL_KEYS
 
 
 def test_labels_need_a_fully_observed_year() -> None:
@@ -56,12 +57,13 @@ def trained(credit_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         str(credit_world / "world" / "bank"),
         str(root / "lake" / "models"),
         min_bads=(5, 3),
+        keys=MODEL_KEYS,
     )
     return root
 
 
 def test_training_registers_a_champion_and_a_challenger_with_reports(trained: Path) -> None:
-    reg = Registry(str(trained / "lake" / "models"))
+    reg = Registry(str(trained / "lake" / "models"), MODEL_KEYS)
     by_status = {e["status"]: e for e in reg.entries()}
     assert set(by_status) == {"champion", "challenger"}
     champion = by_status["champion"]
@@ -79,8 +81,8 @@ def test_scores_are_written_per_day_and_rewritten_on_rerun(trained: Path, credit
     lake, models = str(trained / "lake"), str(trained / "lake" / "models")
     apps = read_bank(bank, "applications")
     days = sorted({date.fromisoformat(d) for d in apps.applied_on})[-5:]
-    first = score_days(lake, bank, models, days)
-    again = score_days(lake, bank, models, days)
+    first = score_days(lake, bank, models, days, MODEL_KEYS)
+    again = score_days(lake, bank, models, days, MODEL_KEYS)
     assert first == again and sum(first.values()) > 0
     scores = read_scores(lake)
     assert len(scores) == sum(first.values()) and scores.application_id.is_unique

@@ -3,11 +3,11 @@ descriptions (``pipelines/monitor/rules.json``, or the file in ``SMECREDIT_MONIT
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attestations import strict_json
 from pipelines.monitor.alerts import SEVERITIES
 from pipelines.monitor.errors import MonitorError
 from pipelines.monitor.rules.registry import REGISTRY, hysteresis_rules
@@ -32,7 +32,7 @@ class Catalogue:
         """
         where = Path(path) if path else RULES
         try:
-            doc = json.loads(where.read_text())
+            doc = strict_json.load_path(where)
             rules = {r["rule"]: dict(r) for r in doc["rules"]}
             catalogue = cls(float(doc["collateral_haircut"]), rules)
         except (OSError, ValueError, KeyError, TypeError) as exc:
