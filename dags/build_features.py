@@ -108,7 +108,7 @@ def build_features() -> None:
 
     @task(outlets=[asset("features")])
     def publish(built: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(built)
+        return list(built[:])  # one request; iterating logs a 404 past the end
 
     jobs = plan()
     staged = shard.expand(job=jobs)

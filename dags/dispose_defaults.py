@@ -75,7 +75,8 @@ def dispose_defaults() -> None:
         from pipelines.evidence import write_npl_csv
 
         npl = write_npl_csv(settings().lake_uri)
-        return {"written": sum(len(w) for w in written or []), "packs": len(npl)}
+        rows = written[:] if written else []  # one request; iterating logs a 404 past the end
+        return {"written": sum(len(w) for w in rows), "packs": len(npl)}
 
     publish(write.expand(job=plan()))
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from pipelines.schemas import SOURCES
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -50,7 +52,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         max_bundle_bytes=settings.max_bundle_bytes,
     )
     report = ingest(
-        cfg, sources=args.source or ("supply_chain", "social_insurance", "housing_fund"), limit=args.limit
+        cfg, sources=args.source or SOURCES, limit=args.limit
     )
     for row in report.rows:
         keys = (
@@ -188,6 +190,7 @@ def cmd_scores(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
     from pipelines.monitor import acknowledge, read_alerts
+    from pipelines.monitor.alerts import severity_rank
 
     lake = Settings.from_env().lake_uri
     if args.ack:
@@ -197,8 +200,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     alerts = read_alerts(lake)
     if args.open:
         alerts = alerts[alerts["status"] != "resolved"]
-    order = {"critical": 0, "warning": 1, "info": 2}
-    alerts = alerts.assign(_o=alerts["severity"].map(order)).sort_values(["_o", "opened_on"])
+    alerts = alerts.assign(_o=-alerts["severity"].map(severity_rank)).sort_values(["_o", "opened_on"])
     cols = [
         "alert_id",
         "severity",
@@ -351,11 +353,8 @@ def _add_evidence(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     v.add_argument("--json", action="store_true", help="one JSON object per finding")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-
+def _ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``verify``, ``ingest``, ``simulate``, ``tamper`` and ``healthcheck``: the chain side."""
     p = sub.add_parser("verify", help="verify ledger export bundles against a trust policy")
     p.add_argument("bundles", nargs="+", type=Path, metavar="BUNDLE_DIR")
     p.add_argument("--trust", required=True, type=Path, help="trust policy JSON")
@@ -364,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("ingest", help="collect, verify, validate and land pending bundles (no scheduler)")
-    p.add_argument("--source", action="append", choices=["supply_chain", "social_insurance", "housing_fund"])
+    p.add_argument("--source", action="append", choices=list(SOURCES))
     p.add_argument("--limit", type=int, default=None, help="at most this many bundles")
     p.add_argument("--max-quality-failure-rate", type=float, default=0.05)
     p.set_defaults(func=cmd_ingest)
@@ -393,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lake", help="lake URI (default: SMECREDIT_LAKE_URI)")
     p.set_defaults(func=cmd_healthcheck)
 
+
+def _reading_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``features``, ``report``, ``scores``, ``alerts`` and ``export``: building and reading tables."""
     p = sub.add_parser("features", help="build the feature snapshot of the month ending on or before a date")
     p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: the month end on or before it is built")
     p.add_argument("--through", type=_date, help="YYYY-MM-DD: also build every month end up to this one")
@@ -420,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     p.set_defaults(func=cmd_export)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    _ledger_commands(sub)
+    _reading_commands(sub)
     _portfolio_commands(sub)
     _add_evidence(sub)
 

@@ -203,9 +203,30 @@ def _demo(
     last = date(
         first.year + (first.month - 1 + months) // 12, (first.month - 1 + months) % 12 + 1, 1
     ) - timedelta(days=1)
+    _evidence_key(out / "secrets" / "evidence-key.pem")
+    runs = _dag_runs(first, last, min_bads, monitor_months)
+    if not _run_dags(bag, runs, out, say, show):
+        return 1
+    say(steps, "writing the report")
+    from pipelines.config import Settings
+    from pipelines.report import write_report
+
+    figures = write_report(Settings.from_env(), out / "report.html")
+    show(_summary(lake, out, figures))
+    if not _packs_verify(Settings.from_env(), last, world_dir / "trust.json", show):
+        return 1
+    show(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
+          f"report: {out / 'report.html'}")  # fmt: skip
+    return 0
+
+
+def _dag_runs(
+    first: date, last: date, min_bads: tuple[int, int], monitor_months: int
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """The DAGs the demo runs, in order, each with what it does and its params."""
     monitor_from = max(first + timedelta(days=90), last - timedelta(days=30 * monitor_months))
     span = {"day": str(first), "through": str(last)}
-    runs: list[tuple[str, str, dict[str, Any]]] = [
+    return [
         ("ingest_attested_records", "collect, verify, validate (GX) and land every bundle", {}),
         ("build_features", "point-in-time features for every month end",
          {"as_of": span["day"], "through": span["through"]}),
@@ -220,9 +241,18 @@ def _demo(
          {"as_of": span["day"], "through": span["through"]}),
         ("dispose_defaults", "an evidence pack for every loan that turned to default", {"day": str(last)}),
     ]  # fmt: skip
-    from pipelines.airflow_edge import without_deadline
 
-    _evidence_key(out / "secrets" / "evidence-key.pem")
+
+def _run_dags(
+    bag: Any,
+    runs: list[tuple[str, str, dict[str, Any]]],
+    out: Path,
+    say: Callable[[int, str], None],
+    show: Callable[[str], None],
+) -> bool:
+    """Run each DAG through ``dag.test()`` with the local mail and webhook sinks up; False
+    (having said so) when one does not succeed."""
+    from pipelines.airflow_edge import without_deadline
 
     with sinks(out) as (smtp_port, hook_port):
         conn = {
@@ -243,19 +273,9 @@ def _demo(
             say(step, f"{dag_id}: {what}")
             run = without_deadline(bag.get_dag(dag_id)).test(run_conf=conf)
             if run.state != "success":
-                show(f"DAG {dag_id} ended {run.state}; stopping. Lake: {lake}")
-                return 1
-    say(steps, "writing the report")
-    from pipelines.config import Settings
-    from pipelines.report import write_report
-
-    figures = write_report(Settings.from_env(), out / "report.html")
-    show(_summary(lake, out, figures))
-    if not _packs_verify(Settings.from_env(), last, world_dir / "trust.json", show):
-        return 1
-    show(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
-          f"report: {out / 'report.html'}")  # fmt: skip
-    return 0
+                show(f"DAG {dag_id} ended {run.state}; stopping. Lake: {os.environ[ENV_LAKE]}")
+                return False
+    return True
 
 
 def _evidence_key(path: Path) -> None:
