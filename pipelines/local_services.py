@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.errors import SmecreditError
+
 LOOPBACK = "127.0.0.1"
 
 
-class ServiceError(RuntimeError):
+class ServiceError(SmecreditError, RuntimeError):
     """A local service could not be found, started or stopped."""
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.errors import SmecreditError
+
 POLICY = Path(__file__).with_name("policy.json")
 ENV_POLICY = "SMECREDIT_PORTFOLIO_POLICY"
 RULE_KINDS = {
@@ -23,7 +25,7 @@ RULE_KINDS = {
 }
 
 
-class PortfolioError(Exception):
+class PortfolioError(SmecreditError):
     """A portfolio assessment cannot proceed; the message says why."""
 
 
