@@ -49,12 +49,11 @@ from pipelines.airflow_edge import asset, task_failure_alert
 def assess_portfolio() -> None:
     @task
     def assess(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[dict[str, Any]]:
-        import os
         from datetime import date
 
         from pipelines.airflow_edge import settings
         from pipelines.features import month_end_on_or_before, month_ends
-        from pipelines.portfolio import ENV_POLICY, Policy, assess_months
+        from pipelines.portfolio import Policy, assess_months
 
         p = params or {}
         if p.get("as_of"):
@@ -63,25 +62,14 @@ def assess_portfolio() -> None:
         else:
             when = getattr(dag_run, "logical_date", None) or getattr(dag_run, "run_after", None)
             months = [month_end_on_or_before(when.date() if when is not None else date.today())]
-        policy = Policy.load(os.environ.get(ENV_POLICY) or None)
-        return assess_months(settings(), policy, months)
+        s = settings()
+        return assess_months(s, Policy.load(s.portfolio_policy or None), months)
 
     @task
     def deliver(summary: list[dict[str, Any]]) -> dict[str, int]:
-        import os
+        from pipelines.airflow_edge import deliver_outbox
 
-        from pipelines.airflow_edge import email_sender, settings, webhook_config
-        from pipelines.monitor.outbox import Outbox, deliver, webhook_sender
-
-        url, key = webhook_config()
-        senders = {"email": email_sender()}
-        if url:
-            senders["webhook"] = webhook_sender(key)
-        backoff = float(os.environ.get("SMECREDIT_DELIVERY_BACKOFF_SECONDS", "60"))
-        counts = deliver(Outbox(settings().lake_uri), senders, backoff)
-        if counts["failed"]:
-            raise RuntimeError(f"{counts['failed']} messages not accepted yet, kept pending: {counts}")
-        return counts
+        return deliver_outbox()
 
     deliver(assess())
 

@@ -59,17 +59,9 @@ def monitor_post_loan() -> None:
 
     @task
     def deliver(summary: list[dict[str, Any]]) -> dict[str, int]:
-        from pipelines.airflow_edge import email_sender, settings
-        from pipelines.monitor.outbox import Outbox, deliver, webhook_sender
+        from pipelines.airflow_edge import deliver_outbox
 
-        s = settings()
-        senders = {"email": email_sender()}
-        if s.webhook_url:
-            senders["webhook"] = webhook_sender(s.webhook_key)
-        counts = deliver(Outbox(s.lake_uri), senders, s.delivery_backoff_seconds)
-        if counts["failed"]:
-            raise RuntimeError(f"{counts['failed']} messages not accepted yet, kept pending: {counts}")
-        return counts
+        return deliver_outbox()
 
     deliver(monitor())
 

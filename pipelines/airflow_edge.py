@@ -245,3 +245,20 @@ def evidence_key() -> str:
     except Exception:  # no Airflow context, or no such connection: the environment decides
         pass
     return settings().evidence_key
+
+
+def deliver_outbox() -> dict[str, int]:
+    """Send the outbox's pending messages by email (``smtp_default``) and, when
+    SMECREDIT_WEBHOOK_URL is set, by signed webhook; each channel on its own, so one that
+    fails leaves the other's messages going out. Fails the task (so Airflow retries and the
+    failure is seen) while any message is still refused."""
+    from pipelines.monitor.outbox import Outbox, deliver, webhook_sender
+
+    s = settings()
+    senders = {"email": email_sender()}
+    if s.webhook_url:
+        senders["webhook"] = webhook_sender(s.webhook_key)
+    counts = deliver(Outbox(s.lake_uri), senders, s.delivery_backoff_seconds)
+    if counts["failed"]:
+        raise RuntimeError(f"{counts['failed']} messages not accepted yet, kept pending: {counts}")
+    return counts

@@ -242,12 +242,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ecl(args: argparse.Namespace) -> int:
-    import os
-
     from models.registry import RegistryError
     from pipelines.config import Settings
     from pipelines.features import FeatureError, month_end_on_or_before, month_ends
-    from pipelines.portfolio import ENV_POLICY, Policy, PortfolioError, assess_months
+    from pipelines.portfolio import Policy, PortfolioError, assess_months
     from pipelines.portfolio.views import ecl_summary
     from pipelines.scoring import ScoringError
 
@@ -256,7 +254,7 @@ def cmd_ecl(args: argparse.Namespace) -> int:
     if last < args.as_of:
         return _fail(f"--through {last} is before --as-of {args.as_of}")
     try:
-        policy = Policy.load(os.environ.get(ENV_POLICY) or None)
+        policy = Policy.load(Settings.from_env().portfolio_policy or None)
         if not args.read_only:
             for row in assess_months(settings, policy, month_ends(args.as_of, last)):
                 print(json.dumps(row))

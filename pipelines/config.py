@@ -32,6 +32,7 @@ ENV_ALERT_EMAILS = "SMECREDIT_ALERT_EMAILS"
 ENV_WEBHOOK_URL = "SMECREDIT_WEBHOOK_URL"
 ENV_WEBHOOK_KEY = "SMECREDIT_WEBHOOK_KEY"
 ENV_EVIDENCE_KEY = "SMECREDIT_EVIDENCE_KEY"
+ENV_PORTFOLIO_POLICY = "SMECREDIT_PORTFOLIO_POLICY"
 ENV_MODEL_KEY = "SMECREDIT_MODEL_SIGNING_KEY"
 ENV_MAX_BUNDLE_BYTES = "SMECREDIT_MAX_BUNDLE_BYTES"
 
@@ -51,6 +52,7 @@ ENV_NAMES = (
     ENV_WEBHOOK_URL,
     ENV_WEBHOOK_KEY,
     ENV_EVIDENCE_KEY,
+    ENV_PORTFOLIO_POLICY,
     ENV_MODEL_KEY,
     ENV_MAX_BUNDLE_BYTES,
 )
@@ -97,6 +99,7 @@ class Settings:
     webhook_url: str = ""  # the alert webhook; empty: email only
     webhook_key: str = field(default="", repr=False)  # the webhook's HMAC key (a secret)
     evidence_key: str = field(default="", repr=False)  # Ed25519 PEM, or a path to one (a secret)
+    portfolio_policy: str = ""  # staging, ECL and model-health policy; empty: the packaged policy.json
     # the model-signing key, PEM text or a PEM file's path (pipelines.model_keys): a secret
     model_signing_key: str = field(default="", repr=False)
     max_bundle_bytes: int = 1 << 30  # a bundle's files, checked before they are read
@@ -127,6 +130,7 @@ class Settings:
             webhook_url=env.get(ENV_WEBHOOK_URL) or "",
             webhook_key=env.get(ENV_WEBHOOK_KEY) or "",
             evidence_key=env.get(ENV_EVIDENCE_KEY) or "",
+            portfolio_policy=env.get(ENV_PORTFOLIO_POLICY) or "",
             model_signing_key=env.get(ENV_MODEL_KEY) or "",
             max_bundle_bytes=int(_number(env, ENV_MAX_BUNDLE_BYTES, 1 << 30, whole=True)),
         )

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.config import ENV_PORTFOLIO_POLICY
 from pipelines.errors import SmecreditError
 
 POLICY = Path(__file__).with_name("policy.json")
-ENV_POLICY = "SMECREDIT_PORTFOLIO_POLICY"
+ENV_POLICY = ENV_PORTFOLIO_POLICY
 RULE_KINDS = {
     "defaulted": (),
     "dpd_90": ("threshold",),
