@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.errors import SmecreditError
 from pipelines.lake import filesystem
 
 BUNDLE_FILES = ("manifest.json", "manifest.sig", "headers.jsonl", "records.jsonl")
@@ -30,7 +31,7 @@ ENV_MAX_BUNDLE_BYTES = "SMECREDIT_MAX_BUNDLE_BYTES"
 UNREADABLE = "bundle_unreadable"
 
 
-class Unreadable(Exception):
+class Unreadable(SmecreditError):
     """A bundle the collector refuses to read; the message is the one-line reason."""
 
 

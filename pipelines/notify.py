@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
+from pipelines.errors import SmecreditError
+
 log = logging.getLogger(__name__)
 
 
@@ -18,7 +20,7 @@ class Notifier(Protocol):
     def send(self, subject: str, body: str) -> None: ...
 
 
-class SmtpError(RuntimeError):
+class SmtpError(SmecreditError):
     """An SMTP delivery failed; the one-line message names the step (connect, STARTTLS,
     authentication, sending) and the server's answer."""
 

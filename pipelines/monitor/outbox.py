@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.errors import SmecreditError
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.alerts import severity_rank
 from pipelines.notify import one_line
@@ -225,7 +226,7 @@ def verify_signature(key: bytes, header: str, body: bytes) -> bool:
     return hmac.compare_digest(expected, header)
 
 
-class WebhookError(RuntimeError):
+class WebhookError(SmecreditError):
     """A webhook message was not accepted; the one-line message says why."""
 
 
