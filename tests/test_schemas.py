@@ -73,3 +73,10 @@ def test_the_doc_names_no_table_that_does_not_exist() -> None:
     known = {t.path for t in schemas.lake_tables().values()} | set(schemas.BODY_COLUMNS)
     known.add("verified/<source>/<kind>/")
     assert set(sections) - known == set()
+
+
+def test_the_simulators_seal_order_holds_the_specs_sources() -> None:
+    from pipelines.schemas import SOURCES
+    from pipelines.simulate.config import SEAL_ORDER
+
+    assert sorted(SEAL_ORDER) == sorted(SOURCES) and len(SEAL_ORDER) == len(set(SEAL_ORDER))

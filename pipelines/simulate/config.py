@@ -17,7 +17,10 @@ INDUSTRIES = (
     "electronics",
 )
 REGIONS = ("east", "south", "north", "central", "southwest", "northeast")
-SOURCES = ("social_insurance", "housing_fund", "supply_chain")
+SEAL_ORDER = ("social_insurance", "housing_fund", "supply_chain")
+"""The order the simulated chain seals a day's records in, source by source (it fixes the
+worlds' heights and seal times, so it is not the spec's order in ``pipelines.schemas.SOURCES``;
+the two hold the same sources)."""
 
 
 @dataclass(frozen=True)

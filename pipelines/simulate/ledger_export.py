@@ -9,7 +9,7 @@ from typing import Any
 
 from attestations.dsse import SigningKey
 from attestations.ledger import Block, Chain, KeyGrant, bundle_files, trust_policy, write_files
-from pipelines.simulate.config import SOURCES, WorldConfig
+from pipelines.simulate.config import SEAL_ORDER, WorldConfig
 from pipelines.simulate.economy import day_str
 
 NODE_ALGS = ("ed25519", "ecdsa-p256-sha256", "ed25519", "ecdsa-p256-sha256")
@@ -39,7 +39,7 @@ class Consortium:
             src: KeyGrant(
                 SigningKey.from_seed(f"{src}-exporter", "ed25519", _key_seed(cfg, src)), src, not_before
             )
-            for src in SOURCES
+            for src in SEAL_ORDER
         }
 
     def policy(self) -> dict[str, Any]:
@@ -50,7 +50,7 @@ class Consortium:
         """Seal ``records`` (already in order) into blocks per source and export each source's
         blocks of the day as one bundle under ``landing/<source>/<date>/``; counts per source."""
         counts: dict[str, int] = {}
-        for rank, source in enumerate(SOURCES):
+        for rank, source in enumerate(SEAL_ORDER):
             mine = [r for r in records if r["source"] == source]
             if not mine:
                 continue
