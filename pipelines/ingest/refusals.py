@@ -28,6 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from attestations.verifier import BundleResult
+from pipelines.ingest.tables import rejected_rows
 from pipelines.lake import bundle_key, filesystem, write_parquet
 from pipelines.landing import UNREADABLE
 from pipelines.notify import one_line
@@ -131,17 +132,7 @@ def record_land_failed(
     every verified line as ``land_failed: <error>``, the others as the verifier decided."""
     reason = f"{LAND_FAILED}: {one_line(error)}"[:300]
     lines = records.split(b"\n") if records is not None else []
-    rows: list[dict[str, Any]] = [
-        {
-            "bundle_id": result.bundle_id,
-            "bundle_uri": uri,
-            "line_no": q.line_no,
-            "reason": q.reason,
-            "detail": q.detail,
-            "raw": q.raw,
-        }
-        for q in result.quarantined
-    ]
+    rows = rejected_rows(result, uri)
     for r in result.verified:
         raw = lines[r.line_no - 1] if r.line_no <= len(lines) else b""
         detail = f"record {r.record_id} verified but not landed: {one_line(error)}"[:500]

@@ -6,6 +6,7 @@ import io
 from collections import defaultdict
 from datetime import datetime
 from operator import itemgetter
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,12 +88,9 @@ def without(table: pa.Table, record_ids: set[str]) -> pa.Table:
     return table.filter(pc.invert(pc.is_in(table["record_id"], value_set=pa.array(sorted(record_ids)))))
 
 
-def quarantine_table(
-    result: BundleResult, uri: str, quality: dict[str, str], lines: dict[str, tuple[int, bytes]]
-) -> pa.Table:
-    """The bundle's quarantine: the verifier's rejected lines and the verified rows that
-    failed a quality expectation (``quality`` by record id, ``lines`` their line and bytes)."""
-    rows = [
+def rejected_rows(result: BundleResult, uri: str) -> list[dict[str, Any]]:
+    """The quarantine rows of the lines the verifier rejected, as it decided them."""
+    return [
         {
             "bundle_id": result.bundle_id,
             "bundle_uri": uri,
@@ -103,6 +101,14 @@ def quarantine_table(
         }
         for q in result.quarantined
     ]
+
+
+def quarantine_table(
+    result: BundleResult, uri: str, quality: dict[str, str], lines: dict[str, tuple[int, bytes]]
+) -> pa.Table:
+    """The bundle's quarantine: the verifier's rejected lines and the verified rows that
+    failed a quality expectation (``quality`` by record id, ``lines`` their line and bytes)."""
+    rows = rejected_rows(result, uri)
     for record_id, reason in quality.items():
         line_no, raw = lines[record_id]
         rows.append(

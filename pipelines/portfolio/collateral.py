@@ -8,10 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipelines.features import read_verified
+from pipelines.receipts import receipt_status
+from pipelines.verified import read_verified
 
 COLUMNS = [
     "loan_id",
@@ -31,20 +30,10 @@ def pledged_collateral(lake_uri: str, loans: pd.DataFrame, as_of: date, bank_nam
     out = pd.DataFrame({"loan_id": loans["loan_id"].to_numpy()})
     found = pd.DataFrame(columns=["loan_id", "receipt_no", "value", "record_id", "leaf_hash"])
     if len(pairs):
-        t = read_verified(
-            lake_uri,
-            "supply_chain",
-            "warehouse_receipt",
-            ["receipt_no", "status", "pledgee", "quantity", "unit_value_fen"],
-            as_of,
-            None,
-            pc.field("receipt_no").isin(pa.array(sorted(set(pairs["receipt_no"])), pa.string())),
-        ).to_pandas()
-        latest = t.sort_values(["height", "index"], kind="stable").drop_duplicates("receipt_no", keep="last")
+        history = receipt_status(read_verified, lake_uri, sorted(set(pairs["receipt_no"])), as_of)
+        latest = history.drop_duplicates("receipt_no", keep="last")
         latest = latest[(latest["status"] == "pledged") & (latest["pledgee"] == bank_name)]
-        latest = latest.assign(
-            value=latest["quantity"].astype(float) * latest["unit_value_fen"].astype(float)
-        )
+        latest = latest.rename(columns={"value_fen": "value"})
         found = pairs.merge(latest[["receipt_no", "value", "record_id", "leaf_hash"]], on="receipt_no")
     grouped = found.sort_values(["loan_id", "receipt_no"]).groupby("loan_id")
     out["collateral_value_fen"] = out["loan_id"].map(grouped["value"].sum()).fillna(0).round().astype("int64")

@@ -6,11 +6,9 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.monitor.rules.registry import Condition, Context, Cover, rule
-from pipelines.verified import Reader
+from pipelines.receipts import receipt_status as receipt_status  # re-exported for the monitor
 
 PLEDGE_GRACE_DAYS = 30
 """Days after disbursement within which an offered receipt not yet pledged on the chain is
@@ -31,26 +29,6 @@ def collateral_coverage(row: Any, ctx: Context) -> Condition | None:
     figures = {"coverage": coverage_, "receipts_gone": lost, "balance_fen": int(row.balance_fen)}
     evidence = "receipts:" + ",".join(offered)
     return ctx.hit(row, "collateral_coverage", coverage_, figures, evidence, severity="critical")
-
-
-def receipt_status(read: Reader, lake_uri: str, numbers: list[str], day: date) -> pd.DataFrame:
-    """The attested history of the receipts ``numbers`` sealed by the end of ``day``, in
-    chain order, with each record's ``value_fen``."""
-    if not numbers:
-        return pd.DataFrame(
-            columns=["receipt_no", "status", "pledgee", "value_fen", "record_id", "leaf_hash"]
-        )
-    t = read(
-        lake_uri,
-        "supply_chain",
-        "warehouse_receipt",
-        ["receipt_no", "status", "pledgee", "quantity", "unit_value_fen"],
-        day,
-        None,
-        pc.field("receipt_no").isin(pa.array(sorted(set(numbers)), pa.string())),
-    ).to_pandas()
-    t["value_fen"] = t["quantity"].astype(float) * t["unit_value_fen"].astype(float)
-    return t.sort_values(["height", "index"], kind="stable")
 
 
 def coverage(
