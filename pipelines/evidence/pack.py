@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -170,26 +171,47 @@ def evidence_root(lake_uri: str) -> str:
     return f"{lake_uri.rstrip('/')}/evidence"
 
 
+def _exchange(a: str, b: str) -> bool:
+    """Swap two local folders in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``), so a
+    reader sees the old pack or the new one, never neither; False where that is unavailable."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return int(renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)) == 0
+
+
 def write_pack(dest: str, files: dict[str, bytes]) -> str:
-    """Write a pack to the folder ``dest`` (a temporary sibling folder, renamed into place; a
-    previous pack there is replaced) and the zip ``dest.zip``; return the zip's SHA-256."""
+    """Write a pack to the folder ``dest`` and its zip ``dest.zip``; return the zip's SHA-256.
+
+    The folder is written under a temporary sibling name and swapped into place in one step on
+    a local lake (elsewhere the old folder is moved aside first); the zip is then written
+    atomically. A run killed between the two leaves the new folder beside the previous zip,
+    and the next rewrite makes them agree."""
     import hashlib
 
     fs, path = filesystem(dest)
     parent, name = path.rsplit("/", 1) if "/" in path else (".", path)
     fs.makedirs(parent, exist_ok=True)
     archive = zip_pack(files, name)
-    write_atomic(f"{dest.rstrip('/')}.zip", archive)
-    tmp, old = f"{parent}/.tmp-{name}-{uuid.uuid4().hex}", None
+    tmp = f"{parent}/.tmp-{name}-{uuid.uuid4().hex}"
     fs.makedirs(tmp, exist_ok=True)
     for file, data in files.items():
         fs.pipe_file(f"{tmp}/{file}", data)
-    if fs.exists(path):
+    local = getattr(fs, "protocol", None) in ("file", ("file", "local"))
+    if not fs.exists(path):
+        fs.mv(tmp, path, recursive=True)
+    elif local and _exchange(tmp, path):
+        fs.rm(tmp, recursive=True)  # it now holds the previous pack
+    else:
         old = f"{parent}/.old-{name}-{uuid.uuid4().hex}"
         fs.mv(path, old, recursive=True)
-    fs.mv(tmp, path, recursive=True)
-    if old is not None:
+        fs.mv(tmp, path, recursive=True)
         fs.rm(old, recursive=True)
+    write_atomic(f"{dest.rstrip('/')}.zip", archive)
     return hashlib.sha256(archive).hexdigest()
 
 
