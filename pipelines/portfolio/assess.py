@@ -16,6 +16,7 @@ import pandas as pd
 from models.registry import Loaded
 from pipelines.config import Settings
 from pipelines.features import month_end_on_or_before
+from pipelines.model_keys import model_keys
 from pipelines.monitor import read_alerts
 from pipelines.portfolio.book import BankBooks, add_months, loans_at, unsecured_recovery_rate
 from pipelines.portfolio.collateral import pledged_collateral
@@ -152,7 +153,7 @@ def _old_model_closing(
     if old == model.entry["model_id"]:
         return None
     try:
-        previous = champion(settings.models_uri, old)
+        previous = champion(settings.models_uri, old, model_keys(settings))
     except Exception:  # the old model cannot be read: its change stays in remeasurement
         return None
     return measure(settings, policy, books, as_of, previous, opening).set_index("loan_id")["ecl_fen"]
@@ -164,7 +165,7 @@ def assess_month(
     """Assess the book at the month end on or before ``as_of`` and write its tables."""
     as_of = month_end_on_or_before(as_of)
     books = books or BankBooks.read(settings.bank_uri)
-    model = champion(settings.models_uri)
+    model = champion(settings.models_uri, keys=model_keys(settings))
     opening = read_month(settings.lake_uri, "ecl", add_months(as_of, -1))
     closing = measure(settings, policy, books, as_of, model, opening)
     write_month(settings.lake_uri, "ecl", as_of, closing)

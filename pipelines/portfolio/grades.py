@@ -12,19 +12,21 @@ import pandas as pd
 
 from models.metrics import grade
 from models.registry import Loaded, Registry, RegistryError
+from models.signing import ModelKeys
 from pipelines.portfolio.policy import PortfolioError
 from pipelines.scoring import join_features
 from pipelines.scoring.behaviour import COLUMNS, months_on_book
 
 
-def champion(models_uri: str, model_id: str | None = None) -> Loaded:
+def champion(models_uri: str, model_id: str | None = None, keys: ModelKeys | None = None) -> Loaded:
     """The model that grades loans: ``model_id`` if given, else the behaviour champion, else
-    the pre-loan champion.
+    the pre-loan champion; ``keys`` is the bank's model-signing key the registry checks
+    every model's signature with.
 
     Raises:
         PortfolioError: no model is registered.
     """
-    registry = Registry(models_uri)
+    registry = Registry(models_uri, keys)
     try:
         if model_id:
             return registry.load(model_id)

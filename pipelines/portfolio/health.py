@@ -28,6 +28,7 @@ import pandas as pd
 from models import metrics
 from models.registry import Loaded, Registry
 from pipelines.config import Settings
+from pipelines.model_keys import model_keys
 from pipelines.monitor.outbox import Outbox
 from pipelines.portfolio.book import BankBooks, add_months
 from pipelines.portfolio.grades import behaviour_rows
@@ -227,7 +228,7 @@ def assess_models(settings: Settings, policy: Policy, books: BankBooks, as_of: d
     """The month's health rows for every champion in the registry."""
     from pipelines.portfolio.tables import MONITORING_SCHEMA
 
-    registry = Registry(settings.models_uri)
+    registry = Registry(settings.models_uri, model_keys(settings))
     rows: list[dict[str, Any]] = []
     for entry in registry.entries():
         if entry["status"] != "champion" or entry["family"] not in ("pre_loan", "behaviour"):
