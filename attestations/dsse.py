@@ -6,7 +6,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -31,7 +31,10 @@ def load_public_key(pem: object, alg: str) -> PublicKey:
     """
     if not isinstance(pem, str):
         raise ValueError("public_key must be a PEM string")
-    key = serialization.load_pem_public_key(pem.encode("ascii", "strict"))
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii", "strict"))
+    except UnsupportedAlgorithm as exc:  # e.g. an EC key on a curve this library lacks
+        raise ValueError(f"public key of an unsupported algorithm: {exc}") from None
     if alg == "ed25519" and isinstance(key, ed25519.Ed25519PublicKey):
         return key
     if (

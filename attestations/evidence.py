@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -205,7 +206,7 @@ def _signer(entry: Mapping[str, Any]) -> ed25519.Ed25519PublicKey | str:
     pem = entry.get("public_key")
     try:
         key = serialization.load_pem_public_key(str(pem).encode("ascii"))
-    except (ValueError, TypeError, UnicodeError) as exc:
+    except (ValueError, TypeError, UnicodeError, UnsupportedAlgorithm) as exc:
         return f"the public key does not parse ({exc})"
     if not isinstance(key, ed25519.Ed25519PublicKey):
         return f"the public key is a {type(key).__name__}, not Ed25519"

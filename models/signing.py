@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -54,7 +55,7 @@ class ModelKeys:
                     raise SigningKeyError(f"the model-signing key is a {type(private).__name__}, not Ed25519")
                 return cls(private.public_key(), private)
             public = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SigningKeyError(f"the model-signing key is not a usable PEM key ({first[:120]})") from None
         if not isinstance(public, ed25519.Ed25519PublicKey):

@@ -200,7 +200,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     alerts = read_alerts(lake)
     if args.open:
         alerts = alerts[alerts["status"] != "resolved"]
-    alerts = alerts.assign(_o=-alerts["severity"].map(severity_rank)).sort_values(["_o", "opened_on"])
+    rank = alerts["severity"].map(lambda s: -severity_rank(s))  # most severe first
+    alerts = alerts.assign(_o=rank).sort_values(["_o", "opened_on"])
     cols = [
         "alert_id",
         "severity",

@@ -249,3 +249,29 @@ def test_unusable_key_entries_are_ignored_and_listed() -> None:
     assert set(policy.keys) == {"k1"}
     assert len(policy.ignored) == 3
     assert policy.exporters is None
+
+
+def test_a_key_on_a_curve_the_library_lacks_is_a_value_error() -> None:
+    """A PEM whose curve OID is unknown (one changed byte) is refused as a bad key, never an
+    UnsupportedAlgorithm traceback (found by the evidence pack's single-byte test)."""
+    import base64
+
+    import pytest
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from attestations.dsse import load_public_key
+
+    der = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    oid = bytes.fromhex("06082a8648ce3d030107")  # prime256v1
+    assert oid in der
+    bad = der.replace(oid, bytes.fromhex("06081a8648ce3d030107"))
+    body = base64.encodebytes(bad).decode().replace("\n", "")
+    pem = "-----BEGIN PUBLIC KEY-----\n" + "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    pem += "\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(ValueError):
+        load_public_key(pem, "ecdsa-p256-sha256")
