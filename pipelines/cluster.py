@@ -41,8 +41,10 @@ from typing import Any
 
 from pipelines.config import (
     ENV_BANK,
+    ENV_EVIDENCE_KEY,
     ENV_LAKE,
     ENV_LANDING,
+    ENV_MODEL_KEY,
     ENV_MODELS,
     ENV_TRUST,
     PROJECT_ROOT,
@@ -178,9 +180,26 @@ class Cluster:
             ENV_LAKE: str(self.root / "lake"),
             ENV_MODELS: str(self.root / "lake" / "models"),
             ENV_STATE: self.postgres.uri("ledger_state", "postgresql"),
+            **self._keys(),
             "PYTHONPATH": str(PROJECT_ROOT),
         }
         return {**env, **s.extra_env}
+
+    def _keys(self) -> dict[str, str]:
+        """The bank's model-signing and evidence keys, made once under ``secrets/`` (this
+        cluster's own, for local use; a bank serves them from its secrets backend)."""
+        from models.signing import ModelKeys
+        from pipelines.evidence import write_key
+
+        secrets = self.root / "secrets"
+        model_key, evidence_key = secrets / "model-signing-key.pem", secrets / "evidence-key.pem"
+        if not model_key.exists():
+            secrets.mkdir(parents=True, exist_ok=True)
+            model_key.touch(mode=0o600)
+            model_key.write_text(ModelKeys.generate().private_pem())
+        if not evidence_key.exists():
+            write_key(evidence_key)
+        return {ENV_MODEL_KEY: str(model_key), ENV_EVIDENCE_KEY: str(evidence_key)}
 
     def _write_env_sh(self) -> None:
         lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(self.env().items())]
