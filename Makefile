@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: browser demo test lint typecheck unit integration install constraints clean bench-scorecard \
-        services cluster cluster-stop ui
+        services cluster cluster-stop cluster-test ui
 
 install: $(STAMP)
 
@@ -26,8 +26,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The cluster test (16 min on this machine) runs apart while issue #19's CI budget is open.
 test: lint typecheck browser services
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not cluster"
+
+cluster-test: $(STAMP) services
+	$(BIN)/pytest -m cluster
 
 # Headless Chromium renders the HTML report in a test (Debian's package; root installs it).
 browser:

@@ -26,7 +26,7 @@ from pipelines.local_services import LOOPBACK, alive, free_port, port_in_use
 from pipelines.simulate import WorldConfig, simulate
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.timeout(1800)]
 
 FIRMS, MONTHS, START = 400, 20, date(2024, 1, 1)
 WORLD = {"apply_per_firm_year": 0.8, "miss_intercept": -3.5}
