@@ -102,6 +102,7 @@ def test_help_lists_the_subcommands(capsys) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1500)  # eleven DAGs end to end; 5 min alone, more beside other work
 def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     import os
     import subprocess
@@ -119,7 +120,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1400,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "demo finished" in done.stdout
