@@ -297,3 +297,65 @@ def lake_tables() -> dict[str, LakeTable]:
         "alerts": LakeTable("alerts/alerts.parquet", "", ALERT_SCHEMA),
         "outbox": LakeTable("outbox/outbox.parquet", "", OUTBOX_SCHEMA),
     }
+
+
+# The portfolio's tables (pipelines/portfolio), each partitioned by as_of_month.
+_STRINGS = pa.list_(pa.string())
+
+ECL_SCHEMA = pa.schema(
+    [
+        pa.field("loan_id", pa.string(), nullable=False),
+        pa.field("firm_id", pa.string(), nullable=False),
+        pa.field("as_of", pa.date32(), nullable=False),
+        pa.field("stage", pa.int64(), nullable=False),
+        pa.field("stage_reason", pa.string(), nullable=False),
+        pa.field("pd_12m", pa.float64(), nullable=False),
+        pa.field("pd_lifetime", pa.float64(), nullable=False),
+        pa.field("pd_lifetime_at_origination", pa.float64(), nullable=False),
+        pa.field("lgd", pa.float64(), nullable=False),
+        pa.field("ead_fen", pa.int64(), nullable=False),
+        pa.field("collateral_value_fen", pa.int64(), nullable=False),
+        pa.field("ecl_fen", pa.int64(), nullable=False),
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("collateral_receipts", _STRINGS, nullable=False),
+        pa.field("collateral_record_ids", _STRINGS, nullable=False),
+        pa.field("collateral_leaf_hashes", _STRINGS, nullable=False),
+        pa.field("ecl_12m_fen", pa.int64(), nullable=False),
+        pa.field("ecl_lifetime_fen", pa.int64(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("dpd", pa.int64(), nullable=False),
+        pa.field("grade", pa.string(), nullable=False),
+        pa.field("state", pa.string(), nullable=False),  # the migration state: grade, dpd_30, dpd_60, default
+        pa.field("behaviour_pd", pa.float64()),
+        pa.field("grade_at_origination", pa.string(), nullable=False),
+        pa.field("first_month_end", pa.date32(), nullable=False),
+        pa.field("remaining_months", pa.int64(), nullable=False),
+        pa.field("annual_rate", pa.float64(), nullable=False),
+        pa.field("recovery_rate", pa.float64(), nullable=False),
+    ]
+)
+
+MOVEMENT_SCHEMA = pa.schema(
+    [
+        pa.field("as_of", pa.date32(), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("cause", pa.string(), nullable=False),
+        pa.field("amount_fen", pa.int64(), nullable=False),
+        pa.field("loans", pa.int64(), nullable=False),
+    ]
+)
+
+MONITORING_SCHEMA = pa.schema(
+    [
+        pa.field("as_of", pa.date32(), nullable=False),
+        pa.field("family", pa.string(), nullable=False),
+        pa.field("model_id", pa.string(), nullable=False),
+        pa.field("metric", pa.string(), nullable=False),  # psi | csi | calibration | missing | overrides
+        pa.field("subject", pa.string(), nullable=False),  # score, a feature, a grade, or all
+        pa.field("value", pa.float64()),
+        pa.field("threshold", pa.float64()),
+        pa.field("breach", pa.bool_(), nullable=False),
+        pa.field("n", pa.int64(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),  # JSON
+    ]
+)

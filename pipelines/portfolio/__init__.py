@@ -9,7 +9,8 @@ from pipelines.portfolio.migration import cumulative_default, migration_matrix, 
 from pipelines.portfolio.movements import CAUSES, bridge, loan_movements
 from pipelines.portfolio.policy import ENV_POLICY, Policy, PortfolioError, Scenario
 from pipelines.portfolio.staging import assign_stages, open_alerts_at
-from pipelines.portfolio.tables import ECL_SCHEMA, MONITORING_SCHEMA, MOVEMENT_SCHEMA, read_month, read_months
+from pipelines.portfolio.tables import read_month, read_months
+from pipelines.schemas import ECL_SCHEMA, MONITORING_SCHEMA, MOVEMENT_SCHEMA
 
 __all__ = [
     "CAUSES",

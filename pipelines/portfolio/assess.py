@@ -35,7 +35,8 @@ from pipelines.portfolio.migration import (
 from pipelines.portfolio.movements import bridge, loan_movements
 from pipelines.portfolio.policy import EclParams, Policy
 from pipelines.portfolio.staging import assign_stages, open_alerts_at
-from pipelines.portfolio.tables import ECL_SCHEMA, read_month, read_months, write_month
+from pipelines.portfolio.tables import read_month, read_months, write_month
+from pipelines.schemas import ECL_SCHEMA
 
 
 def months_between(first: date, last: date) -> int:

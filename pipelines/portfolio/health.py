@@ -226,7 +226,7 @@ def behaviour_health(
 
 def assess_models(settings: Settings, policy: Policy, books: BankBooks, as_of: date) -> pd.DataFrame:
     """The month's health rows for every champion in the registry."""
-    from pipelines.portfolio.tables import MONITORING_SCHEMA
+    from pipelines.schemas import MONITORING_SCHEMA
 
     registry = Registry(settings.models_uri, model_keys(settings))
     rows: list[dict[str, Any]] = []
