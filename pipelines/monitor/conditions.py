@@ -35,12 +35,17 @@ def conditions(
     ``clear_below`` holds down to that level for a (loan, rule) in ``open_alerts``, so a value
     wavering around the threshold keeps one alert open instead of opening a new one each time."""
     rules = catalogue.rules
-    f = loans.merge(feats, on="firm_id", how="left").merge(
-        behaviour[["loan_id", "pd", "score", "score_change", "model_role"]].rename(
-            columns={"pd": "behaviour_pd"}
-        ),
-        on="loan_id",
-        how="left",
+    at_application = books.scores[["application_id", "pd"]].drop_duplicates("application_id", keep="last")
+    f = (
+        loans.merge(feats, on="firm_id", how="left")
+        .merge(
+            behaviour[["loan_id", "pd", "score", "score_change", "model_role"]].rename(
+                columns={"pd": "behaviour_pd"}
+            ),
+            on="loan_id",
+            how="left",
+        )
+        .merge(at_application.rename(columns={"pd": "pd_at_application"}), on="application_id", how="left")
     )
     receipts = receipt_status(
         books.read,

@@ -1,5 +1,6 @@
-"""The rule catalogue: which registered rules run, with their thresholds, severities and
-descriptions (``pipelines/monitor/rules.json``, or the file in ``SMECREDIT_MONITOR_RULES``)."""
+"""The rule catalogue: which registered rules run, with their thresholds, severities,
+descriptions and the next step a risk manager takes on an alert of each
+(``pipelines/monitor/rules.json``, or the file in ``SMECREDIT_MONITOR_RULES``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class Catalogue:
 
         Raises:
             MonitorError: unreadable, a rule that is not registered, or an entry without
-                severity, threshold and description, or with a ``clear_below`` it cannot have.
+                severity, threshold, description and next_step, or with a ``clear_below`` it
+                cannot have.
         """
         where = Path(path) if path else RULES
         try:
@@ -43,9 +45,11 @@ class Catalogue:
                 raise MonitorError(
                     f"monitor rules {where}: unknown rule {name} (known: {', '.join(sorted(REGISTRY))})"
                 )
-            if r.get("severity") not in SEVERITIES or "threshold" not in r or "description" not in r:
+            missing = [k for k in ("threshold", "description", "next_step") if not str(r.get(k, "")).strip()]
+            if r.get("severity") not in SEVERITIES or missing:
                 raise MonitorError(
-                    f"monitor rules {where}: rule {name} needs severity, threshold, description"
+                    f"monitor rules {where}: rule {name} needs severity ({', '.join(SEVERITIES)}), "
+                    "threshold, description and next_step (what a risk manager does next)"
                 )
             if "clear_below" in r and name not in held:
                 raise MonitorError(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines import readable
 from pipelines.monitor.rules.registry import Condition, Context, Cover, rule
 from pipelines.receipts import receipt_status as receipt_status  # re-exported for the monitor
 
@@ -15,7 +16,19 @@ PLEDGE_GRACE_DAYS = 30
 pending rather than lost (the rule's ``grace_days`` overrides it)."""
 
 
-@rule("collateral_coverage", hysteresis=False)
+def _coverage_says(f: dict[str, Any], spec: dict[str, Any]) -> str:
+    gone = list(f["receipts_gone"])
+    named = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+    return (
+        f"Pledged receipts now cover {f['coverage']:.2f} times the balance of "
+        f"{readable.money(f['balance_fen'])} after the {readable.line(f['haircut'])} haircut "
+        f"({readable.money(f['pledged_value_fen'])} still pledged), under the "
+        f"{float(spec['threshold']):.2f} times line; {readable.count(len(gone), 'receipt')} released, "
+        f"re-pledged or never pledged on the chain: {named}"
+    )
+
+
+@rule("collateral_coverage", hysteresis=False, says=_coverage_says)
 def collateral_coverage(row: Any, ctx: Context) -> Condition | None:
     """Critical when receipts pledged to the bank are gone (released, re-pledged, or never
     pledged on chain within the grace days) and what stays pledged covers, after the
@@ -26,7 +39,13 @@ def collateral_coverage(row: Any, ctx: Context) -> Condition | None:
     coverage_ = value * (1 - ctx.haircut) / max(float(row.balance_fen), 1.0)
     if not (lost and coverage_ < float(ctx.specs["collateral_coverage"]["threshold"])):
         return None
-    figures = {"coverage": coverage_, "receipts_gone": lost, "balance_fen": int(row.balance_fen)}
+    figures = {
+        "coverage": coverage_,
+        "receipts_gone": lost,
+        "balance_fen": int(row.balance_fen),
+        "pledged_value_fen": int(round(value)),
+        "haircut": ctx.haircut,
+    }
     evidence = "receipts:" + ",".join(offered)
     return ctx.hit(row, "collateral_coverage", coverage_, figures, evidence, severity="critical")
 

@@ -4,7 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.monitor.rules.registry import Condition, Context, RuleFunction, rule
+from pipelines import readable
+from pipelines.monitor.rules.registry import Condition, Context, RuleFunction, Sentence, held, rule
+
+_SOURCE = {"si": "Social-insurance", "hf": "Housing-fund"}
+
+
+def _months(n: float) -> str:
+    return f"{n:.0f}-month"
+
+
+def _arrears_says(prefix: str) -> Sentence:
+    def says(f: dict[str, Any], spec: dict[str, Any]) -> str:
+        return (
+            f"{_SOURCE[prefix]} contributions in arrears {readable.count(f['months'], 'month')} running, "
+            f"{held(float(f['months']), spec, _months)}; "
+            f"{readable.money_yuan(f['arrears_12m'])} short over the last 12 months"
+        )
+
+    return says
+
+
+def _headcount_says(f: dict[str, Any], spec: dict[str, Any]) -> str:
+    return (
+        f"Social-insurance headcount down {readable.percent(f['down'])} in 3 months, to "
+        f"{readable.count(f['headcount'], 'insured employee')}, {held(f['down'], spec, readable.line)}"
+    )
 
 
 def _arrears(prefix: str) -> RuleFunction:
@@ -24,11 +49,11 @@ def _arrears(prefix: str) -> RuleFunction:
     return arrears
 
 
-si_arrears = rule("si_arrears", hysteresis=True)(_arrears("si"))
-hf_arrears = rule("hf_arrears", hysteresis=True)(_arrears("hf"))
+si_arrears = rule("si_arrears", hysteresis=True, says=_arrears_says("si"))(_arrears("si"))
+hf_arrears = rule("hf_arrears", hysteresis=True, says=_arrears_says("hf"))(_arrears("hf"))
 
 
-@rule("headcount_down", hysteresis=True)
+@rule("headcount_down", hysteresis=True, says=_headcount_says)
 def headcount_down(row: Any, ctx: Context) -> Condition | None:
     """Social-insurance headcount down by at least the threshold (a share) in 3 months.
     Evidence: the firm's social-insurance filings."""

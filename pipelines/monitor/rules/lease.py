@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipelines import readable
 from pipelines.calendar import DAYS_PER_MONTH
 from pipelines.monitor.rules.registry import Condition, Context, rule
 
 
-@rule("lease_flight", hysteresis=False)
+def _lease_says(f: dict[str, Any], spec: dict[str, Any]) -> str:
+    line = readable.count(spec["threshold"], "day")
+    if f.get("terminated_3m"):
+        return (
+            f"A lease was terminated in the last 3 months and {readable.count(f['active_leases'], 'lease')} "
+            f"remain active: the firm may have left its premises (the earlier warning comes when the "
+            f"last lease ends within {line})"
+        )
+    return (
+        f"The last active lease ends in {readable.count(f['days_to_lease_end'], 'day')} with no renewal "
+        f"on the chain, within the {line} line"
+    )
+
+
+@rule("lease_flight", hysteresis=False, says=_lease_says)
 def lease_flight(row: Any, ctx: Context) -> Condition | None:
     """Critical when a lease was terminated in the last 3 months and no lease is active; a
     warning when the last lease ends within the threshold in days. Evidence: the leases."""

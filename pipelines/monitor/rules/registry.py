@@ -12,6 +12,9 @@ Condition = dict[str, Any]
 and the kind of evidence to attach (``evidence_kind``)."""
 Cover = dict[str, tuple[float, list[str], list[str]]]
 """Per loan with collateral: pledged value now, receipts offered, receipts lost."""
+Sentence = Callable[[dict[str, Any], dict[str, Any]], str]
+"""What a rule says in plain language: given the figures of a condition and the rule's
+catalogue entry, one sentence with the loan's own figure and the threshold."""
 
 
 @dataclass(frozen=True)
@@ -41,19 +44,21 @@ class Context:
         evidence: str,
         severity: str | None = None,
     ) -> Condition:
-        """``rule`` holds for ``row``'s loan at ``value``; critical at ``critical_at`` when set."""
+        """``rule`` holds for ``row``'s loan at ``value``; critical at ``critical_at`` when set.
+        Its description is the rule's sentence with these figures."""
         spec = self.specs[rule]
         if severity is None:
             critical = "critical_at" in spec and value >= float(spec["critical_at"])
             severity = "critical" if critical else spec["severity"]
+        figures = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}
         return {
             "loan_id": row.loan_id,
             "firm_id": row.firm_id,
             "manager_id": row.manager_id,
             "rule": rule,
             "severity": severity,
-            "description": spec["description"],
-            "figures": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()},
+            "description": REGISTRY[rule].says(figures, spec),
+            "figures": figures,
             "evidence_kind": evidence,
         }
 
@@ -69,21 +74,36 @@ class Rule:
     hysteresis: bool
     """It fires at or above its threshold, so it may have a ``clear_below``: an open alert
     then holds down to that level instead of resolving and reopening around the threshold."""
+    says: Sentence
+    """The rule's plain-language sentence (its ``description`` in the alert table)."""
 
 
 REGISTRY: dict[str, Rule] = {}
 
 
-def rule(name: str, *, hysteresis: bool) -> Callable[[RuleFunction], RuleFunction]:
-    """Register the decorated function as the rule ``name``."""
+def rule(name: str, *, hysteresis: bool, says: Sentence) -> Callable[[RuleFunction], RuleFunction]:
+    """Register the decorated function as the rule ``name``, which ``says`` what it found."""
 
     def register(test: RuleFunction) -> RuleFunction:
         if name in REGISTRY:
             raise ValueError(f"monitor rule {name} is registered twice")
-        REGISTRY[name] = Rule(name, test, hysteresis)
+        REGISTRY[name] = Rule(name, test, hysteresis, says)
         return test
 
     return register
+
+
+def held(value: float, spec: dict[str, Any], unit: Callable[[float], str]) -> str:
+    """How ``value`` stands against a rule that fires at or above its threshold: "at or above
+    the 15% line", or, for an open alert held by ``clear_below``, "below the 15% line but not
+    yet below 5%, where the open alert clears"."""
+    threshold = float(spec["threshold"])
+    if value >= threshold or "clear_below" not in spec:
+        return f"at or above the {unit(threshold)} line"
+    return (
+        f"below the {unit(threshold)} line that opened the alert but not yet below "
+        f"{unit(float(spec['clear_below']))}, where it clears"
+    )
 
 
 def hysteresis_rules() -> frozenset[str]:
