@@ -201,21 +201,10 @@ def email_sender(conn_id: str = "smtp_default") -> Any:
     never stops the other channels."""
 
     def send(message: dict[str, Any]) -> None:
-        import html
-        from email.message import EmailMessage
-        from email.policy import SMTP
+        from pipelines.monitor.outbox import email_message
 
         smtp = _outbox_smtp(conn_id)
-        key = str(message["idempotency_key"])
-        mail = EmailMessage(policy=SMTP.clone(max_line_length=998))  # the key unfolded in one header line
-        mail["From"], mail["To"], mail["Subject"] = (
-            smtp.sender,
-            str(message["recipient"]),
-            str(message["subject"]),
-        )
-        mail["Message-ID"], mail["X-Idempotency-Key"] = f"<{key[:32]}@smecredit>", key
-        mail.set_content(str(message["body"]))
-        mail.add_alternative(f"<pre>{html.escape(str(message['body']))}</pre>", subtype="html")
+        mail = email_message(message, smtp.sender)
         smtp.send_message(mail)
 
     return send

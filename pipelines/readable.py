@@ -40,7 +40,7 @@ def line(share: float) -> str:
 
 def count(n: float | int, noun: str, plural: str | None = None) -> str:
     """``n`` with its noun: ``1 month``, ``3 months``, ``45 days`` (whole numbers only)."""
-    whole = int(round(float(n)))
+    whole = round(float(n))
     return f"{whole:,} {noun if whole == 1 else plural or noun + 's'}"
 
 

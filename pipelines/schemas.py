@@ -241,9 +241,23 @@ ALERT_SCHEMA = pa.schema(
         pa.field("escalated_on", pa.date32()),
         pa.field("resolved_on", pa.date32()),
         pa.field("acknowledged_by", pa.string()),
+        pa.field("acknowledged_at", TS),
+        pa.field("acknowledgement_note", pa.string()),
         pa.field("description", pa.string(), nullable=False),
         pa.field("figures", pa.string(), nullable=False),  # JSON
         pa.field("evidence", pa.string(), nullable=False),  # JSON list
+    ]
+)
+
+ACKNOWLEDGEMENT_SCHEMA = pa.schema(
+    [
+        pa.field("alert_id", pa.string(), nullable=False),
+        pa.field("loan_id", pa.string(), nullable=False),
+        pa.field("rule", pa.string(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("acknowledged_by", pa.string(), nullable=False),
+        pa.field("acknowledged_at", TS, nullable=False),
+        pa.field("note", pa.string()),
     ]
 )
 
@@ -257,6 +271,7 @@ OUTBOX_SCHEMA = pa.schema(
         pa.field("day", pa.date32(), nullable=False),
         pa.field("subject", pa.string(), nullable=False),
         pa.field("body", pa.string(), nullable=False),
+        pa.field("html", pa.string()),
         pa.field("alert_ids", pa.list_(pa.string()), nullable=False),
         pa.field("status", pa.string(), nullable=False),  # pending | sent
         pa.field("attempts", pa.int64(), nullable=False),
@@ -295,6 +310,7 @@ def lake_tables() -> dict[str, LakeTable]:
         "reviews.in_loan": LakeTable("reviews/in_loan/", "applied_on", REVIEW_SCHEMA),
         "scores.behaviour": LakeTable("scores/behaviour/", "day", BEHAVIOUR_SCHEMA),
         "alerts": LakeTable("alerts/alerts.parquet", "", ALERT_SCHEMA),
+        "alert_acknowledgements": LakeTable("alerts/acknowledgements.parquet", "", ACKNOWLEDGEMENT_SCHEMA),
         "outbox": LakeTable("outbox/outbox.parquet", "", OUTBOX_SCHEMA),
     }
 

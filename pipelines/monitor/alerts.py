@@ -5,6 +5,10 @@ An alert is keyed by (loan, rule). A condition that holds on a day opens one
 (an acknowledged alert then reopens: an escalation needs a new acknowledgement); when it no
 longer holds, or the loan is no longer active, the alert is ``resolved``. A risk manager
 acknowledges an open alert (``acknowledged``), which holds until it escalates.
+
+Every acknowledgement is kept, who, when and with what note, in
+``<lake>/alerts/acknowledgements.parquet`` (appended to, never rewritten row by row); the
+alert table carries the last one.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import hashlib
 import io
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -24,7 +28,7 @@ import pyarrow.parquet as pq
 from pipelines.calendar import as_date
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.errors import MonitorError
-from pipelines.schemas import ALERT_SCHEMA
+from pipelines.schemas import ACKNOWLEDGEMENT_SCHEMA, ALERT_SCHEMA
 
 SEVERITIES = ("info", "warning", "critical")
 """Alert severities, from least to most severe: the one place their order is written."""
@@ -52,11 +56,30 @@ def read_empty() -> pd.DataFrame:
     return ALERT_SCHEMA.empty_table().to_pandas()
 
 
-def read_alerts(lake_uri: str) -> pd.DataFrame:
-    fs, path = filesystem(alerts_uri(lake_uri))
+def acknowledgements_uri(lake_uri: str) -> str:
+    return f"{lake_uri.rstrip('/')}/alerts/acknowledgements.parquet"
+
+
+def _read(uri: str, schema: pa.Schema) -> pd.DataFrame:
+    """The one-file table at ``uri`` in ``schema``'s columns (a column added to the schema
+    since the file was written reads as empty); an empty table when there is no file."""
+    fs, path = filesystem(uri)
     if not fs.exists(path):
-        return read_empty()
-    return pq.read_table(io.BytesIO(fs.cat_file(path))).to_pandas()
+        return schema.empty_table().to_pandas()
+    frame = pq.read_table(io.BytesIO(fs.cat_file(path))).to_pandas()
+    for name in schema.names:
+        if name not in frame.columns:
+            frame[name] = None
+    return frame[schema.names]
+
+
+def read_alerts(lake_uri: str) -> pd.DataFrame:
+    return _read(alerts_uri(lake_uri), ALERT_SCHEMA)
+
+
+def read_acknowledgements(lake_uri: str) -> pd.DataFrame:
+    """Every acknowledgement, oldest first: who acknowledged which alert, when, with what note."""
+    return _read(acknowledgements_uri(lake_uri), ACKNOWLEDGEMENT_SCHEMA)
 
 
 def write_alerts(lake_uri: str, alerts: pd.DataFrame) -> None:
@@ -85,6 +108,7 @@ def _still_holds(
                 row["status"] = AlertStatus.OPEN.value  # an escalation needs a new acknowledgement
             events.append((row, "escalated"))
         row["updated_on"], row["figures"], row["evidence"] = day, figures, evidence
+        row["description"] = c["description"]
     elif as_date(row["escalated_on"] or date.min) == day:
         events.append((row, "escalated"))
     elif as_date(row["opened_on"]) == day:
@@ -106,6 +130,8 @@ def _opened(c: dict[str, Any], day: date) -> dict[str, Any]:
         "escalated_on": None,
         "resolved_on": None,
         "acknowledged_by": None,
+        "acknowledged_at": None,
+        "acknowledgement_note": None,
         "description": c["description"],
         "figures": json.dumps(c["figures"], sort_keys=True, default=str),
         "evidence": json.dumps(c.get("evidence", []), sort_keys=True),
@@ -119,9 +145,7 @@ def update_alerts(
     (``new`` or ``escalated``) to deliver. Open alerts of loans that are no longer active,
     or whose condition no longer holds, are resolved."""
     rows = {r["alert_id"]: dict(r) for r in alerts.to_dict("records")}
-    live = {
-        (r["loan_id"], r["rule"]): aid for aid, r in rows.items() if r["status"] != AlertStatus.RESOLVED
-    }
+    live = {(r["loan_id"], r["rule"]): aid for aid, r in rows.items() if r["status"] != AlertStatus.RESOLVED}
     events: list[tuple[dict[str, Any], str]] = []
     seen: set[str] = set()
     for c in found:
@@ -141,19 +165,51 @@ def update_alerts(
     return frame, events
 
 
-def acknowledge(lake_uri: str, alert: str, by: str) -> dict[str, Any]:
-    """Mark an open alert acknowledged by ``by``.
+def acknowledge(
+    lake_uri: str, alert: str, by: str, note: str | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """Record that ``by`` acknowledged the open alert ``alert`` (with ``note``): a new row of
+    the acknowledgement history, and the alert ``acknowledged`` with this as its last one.
+    Acknowledging again (another person, or the same after an escalation) adds a row.
 
     Raises:
-        MonitorError: no such alert, or it is resolved.
+        MonitorError: no name in ``by``, no such alert, or it is resolved.
     """
+    by = (by or "").strip()
+    if not by:
+        raise MonitorError("an acknowledgement needs the name of who acknowledges (--by NAME)")
+    note = (note or "").strip() or None
+    at = at or datetime.now(UTC)
     alerts = read_alerts(lake_uri)
     match = alerts["alert_id"] == alert
     if not match.any():
         raise MonitorError(f"no alert {alert}")
-    if (alerts.loc[match, "status"] == AlertStatus.RESOLVED).any():
-        raise MonitorError(f"alert {alert} is resolved; nothing to acknowledge")
+    row = alerts[match].iloc[0]
+    if row["status"] == AlertStatus.RESOLVED:
+        raise MonitorError(f"alert {alert} resolved on {row['resolved_on']}; nothing to acknowledge")
+    history = read_acknowledgements(lake_uri)
+    entry = pd.DataFrame(
+        [
+            {
+                "alert_id": alert,
+                "loan_id": row["loan_id"],
+                "rule": row["rule"],
+                "severity": row["severity"],
+                "acknowledged_by": by,
+                "acknowledged_at": at,
+                "note": note,
+            }
+        ],
+        columns=ACKNOWLEDGEMENT_SCHEMA.names,
+    )
+    history = pd.concat([history, entry], ignore_index=True) if len(history) else entry
+    write_parquet(
+        acknowledgements_uri(lake_uri),
+        pa.Table.from_pandas(history, schema=ACKNOWLEDGEMENT_SCHEMA, preserve_index=False),
+    )
     alerts.loc[match, "status"] = AlertStatus.ACKNOWLEDGED.value
     alerts.loc[match, "acknowledged_by"] = by
+    alerts.loc[match, "acknowledged_at"] = at
+    alerts.loc[match, "acknowledgement_note"] = note
     write_alerts(lake_uri, alerts)
-    return dict(alerts[match].iloc[0])
+    return {**dict(alerts[match].iloc[0]), "acknowledgements": int((history["alert_id"] == alert).sum())}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
 
-from pipelines.books import read_bank
+from pipelines.books import BooksError, read_bank
 from pipelines.config import Settings
 from pipelines.features import InputStore
 from pipelines.features.compute import WINDOW
@@ -31,6 +31,15 @@ class Books:
     inputs: InputStore | None = None
     """The feature input store the day's features are computed from; over many days, one
     that keeps the months it has read."""
+    firms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """What the books say of each borrower (``firms``: industry, region), when they keep it."""
+
+    def described(self, loans: pd.DataFrame) -> pd.DataFrame:
+        """``loans`` with the borrower's industry and region, where the books have them."""
+        keep = [c for c in ("firm_id", "industry", "region") if c in self.firms.columns]
+        if "firm_id" not in keep or len(keep) == 1 or not len(loans):
+            return loans
+        return loans.merge(self.firms[keep].drop_duplicates("firm_id"), on="firm_id", how="left")
 
     @classmethod
     def read_for(cls, settings: Settings, days: Sequence[date] = ()) -> Books:
@@ -45,7 +54,16 @@ class Books:
             if len(days) > 1
             else read_verified,
             InputStore(settings.lake_uri, keep=len(days) > 1),
+            _optional(bank, "firms"),
         )
+
+
+def _optional(bank: str, table: str) -> pd.DataFrame:
+    """A table of the books that adds detail where a bank keeps it: empty when it does not."""
+    try:
+        return read_bank(bank, table)
+    except BooksError:
+        return pd.DataFrame()
 
 
 def active_loans(books: Books, day: date) -> pd.DataFrame:

@@ -11,7 +11,9 @@ marking leaves the message pending: it is sent again with the same key, which th
 receiver uses to drop the duplicate (the email's Message-ID and ``X-Idempotency-Key``
 header; the webhook's ``Idempotency-Key`` header).
 
-The webhook body is JSON, signed with HMAC-SHA256 over ``<timestamp>.<body>`` with the key
+An email is ``multipart/alternative``: the digest's plain text and its HTML
+(``digest``, ``digest_html``). The webhook body is JSON (with ``schema_version``), signed
+with HMAC-SHA256 over ``<timestamp>.<body>`` with the key
 SMECREDIT_WEBHOOK_KEY: header ``X-Smecredit-Signature: t=<timestamp>,v1=<hex>``.
 
 Channels are independent: each message's failure is its own (recorded in ``last_error`` and
@@ -32,6 +34,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
 from typing import Any
 
 import pandas as pd
@@ -41,6 +45,8 @@ import pyarrow.parquet as pq
 from pipelines.errors import SmecreditError
 from pipelines.lake import filesystem, write_parquet
 from pipelines.monitor.alerts import severity_rank
+from pipelines.monitor.digest import Digest, Event, Recipient, groups
+from pipelines.monitor.digest_html import render
 from pipelines.notify import one_line
 from pipelines.schemas import OUTBOX_SCHEMA as OUTBOX_SCHEMA
 
@@ -51,65 +57,45 @@ log = logging.getLogger(__name__)
 Sender = Callable[[dict[str, Any]], None]  # raises when the server does not accept the message
 
 
+def recipients(managers: pd.DataFrame) -> dict[str, Recipient]:
+    if not len(managers):
+        return {}
+    return {
+        str(m["manager_id"]): Recipient(
+            str(m["manager_id"]), str(m.get("name") or m["manager_id"]), str(m["email"] or "")
+        )
+        for m in managers.to_dict("records")
+    }
+
+
 def digests(
-    events: Sequence[tuple[dict[str, Any], str]], managers: pd.DataFrame, day: date, webhook_url: str = ""
+    events: Sequence[Event],
+    managers: pd.DataFrame,
+    day: date,
+    webhook_url: str = "",
+    loans: pd.DataFrame | None = None,
+    next_steps: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One message per risk manager and channel for the day's ``events``."""
-    by_manager: dict[str, list[tuple[dict[str, Any], str]]] = {}
+    """One outbox message per risk manager and channel for the day's ``events``; ``loans``
+    (the day's active loans) gives each loan's balance, days past due and borrower, and
+    ``next_steps`` each rule's next step (the catalogue's)."""
+    by_manager: dict[str, list[Event]] = {}
     for alert, event in events:
         by_manager.setdefault(str(alert["manager_id"]), []).append((alert, event))
-    emails = dict(zip(managers["manager_id"], managers["email"], strict=True)) if len(managers) else {}
-    names = dict(zip(managers["manager_id"], managers["name"], strict=True)) if len(managers) else {}
+    people = recipients(managers)
     out = []
     for manager, items in sorted(by_manager.items()):
-        items.sort(key=lambda x: (-severity_rank(x[0]["severity"]), x[0]["alert_id"]))
-        critical = sum(1 for a, _ in items if a["severity"] == "critical")
-        subject = (
-            f"[smecredit] {day.isoformat()}: {len(items)} loan alerts ({critical} critical) for {manager}"
+        who = people.get(manager, Recipient(manager, manager, ""))
+        digest = Digest(
+            who, day, groups(items, loans if loans is not None else pd.DataFrame()), next_steps or {}
         )
-        lines = [f"Early-warning digest for {names.get(manager, manager)}, {day.isoformat()}", ""]
-        payload_alerts = []
-        for a, event in items:
-            lines.append(
-                f"- {a['severity'].upper()} {event}: {a['rule']} on loan {a['loan_id']} "
-                f"(firm {a['firm_id']}): "
-                f"{a['description']}. Figures {a['figures']}. Alert {a['alert_id']}, "
-                f"{len(json.loads(a['evidence']))} evidence items."
-            )
-            payload_alerts.append(
-                {
-                    "alert_id": a["alert_id"],
-                    "event": event,
-                    "loan_id": a["loan_id"],
-                    "firm_id": a["firm_id"],
-                    "rule": a["rule"],
-                    "severity": a["severity"],
-                    "description": a["description"],
-                    "figures": json.loads(a["figures"]),
-                    "evidence": json.loads(a["evidence"]),
-                }
-            )
-        body_text = "\n".join(lines) + "\n"
-        alert_ids = [a["alert_id"] for a, _ in items]
-        fingerprint = "|".join(f"{a['alert_id']}:{a['severity']}:{e}" for a, e in items)
-        channels = [("email", str(emails.get(manager, "")))]
-        if webhook_url:
-            channels.append(("webhook", webhook_url))
+        fingerprint = "|".join(f"{a['alert_id']}:{a['severity']}:{e}" for a, e in sorted(items, key=_by_id))
+        channels = [("email", who.email)] + ([("webhook", webhook_url)] if webhook_url else [])
         for channel, recipient in channels:
             if not recipient:
                 continue
             key = hashlib.sha256(f"{channel}|{manager}|{day.isoformat()}|{fingerprint}".encode()).hexdigest()
-            body = body_text
-            if channel == "webhook":
-                body = json.dumps(
-                    {
-                        "manager_id": manager,
-                        "day": day.isoformat(),
-                        "idempotency_key": key,
-                        "alerts": payload_alerts,
-                    },
-                    sort_keys=True,
-                )
+            email = channel == "email"
             out.append(
                 {
                     "message_id": key[:24],
@@ -118,12 +104,19 @@ def digests(
                     "recipient": recipient,
                     "manager_id": manager,
                     "day": day,
-                    "subject": subject,
-                    "body": body,
-                    "alert_ids": alert_ids,
+                    "subject": digest.subject,
+                    "body": digest.text() if email else json.dumps(digest.payload(key), sort_keys=True),
+                    "html": render(digest) if email else None,
+                    "alert_ids": [a["alert_id"] for a, _ in digest.alerts],
                 }
             )
     return out
+
+
+def _by_id(event: Event) -> tuple[int, str]:
+    """The order the idempotency key's fingerprint lists alerts in: most severe first, then
+    by id (as before the digest was grouped by loan, so that keys stay the same)."""
+    return -severity_rank(event[0]["severity"]), str(event[0]["alert_id"])
 
 
 @dataclass
@@ -135,10 +128,15 @@ class Outbox:
         return f"{self.lake_uri.rstrip('/')}/outbox/outbox.parquet"
 
     def read(self) -> pd.DataFrame:
+        """The outbox; a column added since it was written (``html``) reads as empty."""
         fs, path = filesystem(self.uri)
         if not fs.exists(path):
             return OUTBOX_SCHEMA.empty_table().to_pandas()
-        return pq.read_table(io.BytesIO(fs.cat_file(path))).to_pandas()
+        frame = pq.read_table(io.BytesIO(fs.cat_file(path))).to_pandas()
+        for name in OUTBOX_SCHEMA.names:
+            if name not in frame.columns:
+                frame[name] = None
+        return frame[OUTBOX_SCHEMA.names]
 
     def write(self, frame: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(frame, schema=OUTBOX_SCHEMA, preserve_index=False)
@@ -151,6 +149,7 @@ class Outbox:
         now = datetime.now(UTC)
         new = [
             {
+                "html": None,
                 **m,
                 "status": "pending",
                 "attempts": 0,
@@ -211,6 +210,21 @@ def deliver(
             counts["sent"] += 1
         outbox.write(frame)
     return counts
+
+
+def email_message(message: dict[str, Any], sender: str) -> EmailMessage:
+    """The email of an outbox message: ``multipart/alternative`` with the plain text and,
+    when the message has one, its HTML; the idempotency key is the Message-ID and the
+    ``X-Idempotency-Key`` header (unfolded, on one line)."""
+    key = str(message["idempotency_key"])
+    mail = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    mail["From"], mail["To"], mail["Subject"] = sender, str(message["recipient"]), str(message["subject"])
+    mail["Message-ID"], mail["X-Idempotency-Key"] = f"<{key[:32]}@smecredit>", key
+    mail.set_content(str(message["body"]))
+    page = message.get("html")
+    if isinstance(page, str) and page:
+        mail.add_alternative(page, subtype="html")
+    return mail
 
 
 def sign(key: bytes, timestamp: str, body: bytes) -> str:

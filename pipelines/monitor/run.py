@@ -67,7 +67,9 @@ def monitor_day(
         found = conditions(settings, books, catalogue, loans, feats, behaviour, day, open_alerts)
     updated, events = update_alerts(alerts, found, day)
     write_alerts(settings.lake_uri, updated)
-    queued = Outbox(settings.lake_uri).add(digests(events, books.managers, day, webhook_url))
+    steps = {name: str(r["next_step"]) for name, r in catalogue.rules.items()}
+    messages = digests(events, books.managers, day, webhook_url, books.described(loans), steps)
+    queued = Outbox(settings.lake_uri).add(messages)
     status = updated["status"].value_counts().to_dict() if len(updated) else {}
     return {
         "day": day.isoformat(),

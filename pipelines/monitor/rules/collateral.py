@@ -43,7 +43,7 @@ def collateral_coverage(row: Any, ctx: Context) -> Condition | None:
         "coverage": coverage_,
         "receipts_gone": lost,
         "balance_fen": int(row.balance_fen),
-        "pledged_value_fen": int(round(value)),
+        "pledged_value_fen": round(value),
         "haircut": ctx.haircut,
     }
     evidence = "receipts:" + ",".join(offered)
