@@ -187,33 +187,75 @@ def cmd_scores(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_listing(alerts: object, limit: int) -> None:
+    """The alerts as a table, most severe first, with the last acknowledgement and the
+    rule's sentence, and a line saying how many were left out."""
+    import pandas as pd
+
+    from pipelines.monitor.alerts import severity_rank
+    from pipelines.readable import showing
+
+    assert isinstance(alerts, pd.DataFrame)
+    rank = alerts["severity"].map(lambda s: -severity_rank(s))  # most severe first
+    frame = alerts.assign(_o=rank).sort_values(["_o", "opened_on", "alert_id"])
+    at = pd.to_datetime(frame["acknowledged_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M")
+    acked = frame["acknowledged_by"].where(frame["acknowledged_by"].notna(), "")
+    frame = frame.assign(last_ack=(acked + " " + at.fillna("")).str.strip())
+    cols = ["alert_id", "severity", "rule", "loan_id", "status", "opened_on", "last_ack", "description"]
+    _print_table(frame.head(limit), cols)
+    note = showing(min(limit, len(frame)), len(frame))
+    if note:
+        print(note)
+
+
+def _alert_detail(lake: str, alert_id: str) -> int:
+    """One alert in full: its sentence, figures, every evidence record, every acknowledgement."""
+    from pipelines.monitor import read_acknowledgements, read_alerts
+
+    alerts = read_alerts(lake)
+    match = alerts[alerts["alert_id"] == alert_id]
+    if match.empty:
+        return _fail(f"no alert {alert_id}", 1)
+    a = match.iloc[0]
+    print(f"alert {a['alert_id']}: {a['severity']} {a['rule']} on loan {a['loan_id']} (firm {a['firm_id']})")
+    print(f"  {a['status']}; opened {a['opened_on']}, last seen {a['updated_on']}")
+    print(f"  {a['description']}.")
+    print(f"  figures: {a['figures']}")
+    for e in json.loads(a["evidence"]):
+        print("  evidence: " + ", ".join(f"{k} {v}" for k, v in e.items()))
+    history = read_acknowledgements(lake)
+    for h in history[history["alert_id"] == alert_id].itertuples(index=False):
+        note = f": {h.note}" if isinstance(h.note, str) and h.note else ""
+        print(f"  acknowledged by {h.acknowledged_by} at {h.acknowledged_at:%Y-%m-%d %H:%M} UTC{note}")
+    return 0
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
+    from pipelines.lake import filesystem
     from pipelines.monitor import acknowledge, read_alerts
-    from pipelines.monitor.alerts import severity_rank
 
     lake = Settings.from_env().lake_uri
+    if not args.ack and (args.by is not None or args.note is not None):
+        return _fail("--by and --note go with --ack ALERT_ID")
+    if args.ack and not (args.by or "").strip():
+        return _fail("--ack needs --by NAME: who acknowledges the alert")
+    fs, root = filesystem(lake)
+    if not fs.exists(root):
+        return _fail(f"no lake at {lake} (SMECREDIT_LAKE_URI)", 1)
+    if args.show:
+        return _alert_detail(lake, args.show)
     if args.ack:
-        row = acknowledge(lake, args.ack, args.by)
-        print(f"alert {args.ack} ({row['rule']} on loan {row['loan_id']}) acknowledged by {args.by}")
+        row = acknowledge(lake, args.ack, args.by, args.note)
+        print(
+            f"alert {args.ack} ({row['rule']} on loan {row['loan_id']}) acknowledged by "
+            f"{row['acknowledged_by']} (acknowledgement {row['acknowledgements']} of this alert)"
+        )
         return 0
     alerts = read_alerts(lake)
     if args.open:
         alerts = alerts[alerts["status"] != "resolved"]
-    rank = alerts["severity"].map(lambda s: -severity_rank(s))  # most severe first
-    alerts = alerts.assign(_o=rank).sort_values(["_o", "opened_on"])
-    cols = [
-        "alert_id",
-        "severity",
-        "rule",
-        "loan_id",
-        "firm_id",
-        "manager_id",
-        "status",
-        "opened_on",
-        "updated_on",
-    ]
-    _print_table(alerts.head(args.limit), cols)
+    _alerts_listing(alerts, args.limit)
     return 0
 
 
@@ -410,11 +452,13 @@ def _reading_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_scores)
 
-    p = sub.add_parser("alerts", help="print post-loan alerts, or acknowledge one")
+    p = sub.add_parser("alerts", help="print post-loan alerts, show one, or acknowledge one")
     p.add_argument("--open", action="store_true", help="only open or acknowledged alerts")
-    p.add_argument("--ack", metavar="ALERT_ID", help="acknowledge this alert")
-    p.add_argument("--by", default="risk-manager", help="who acknowledges (with --ack)")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--show", metavar="ALERT_ID", help="one alert in full: evidence and acknowledgements")
+    p.add_argument("--ack", metavar="ALERT_ID", help="acknowledge this alert (needs --by)")
+    p.add_argument("--by", metavar="NAME", help="who acknowledges (required with --ack)")
+    p.add_argument("--note", metavar="TEXT", help="what was done, kept with the acknowledgement")
+    p.add_argument("--limit", type=_positive, default=50, help="at most this many alerts (default 50)")
     p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("export", help="write the score, review and alert tables to CSV")

@@ -10,12 +10,12 @@ from pipelines.monitor.rules.registry import Condition, Context, rule
 
 
 def _lease_says(f: dict[str, Any], spec: dict[str, Any]) -> str:
-    line = readable.count(spec["threshold"], "day")
+    line = f"{float(spec['threshold']):.0f}-day"
     if f.get("terminated_3m"):
         return (
-            f"A lease was terminated in the last 3 months and {readable.count(f['active_leases'], 'lease')} "
-            f"remain active: the firm may have left its premises (the earlier warning comes when the "
-            f"last lease ends within {line})"
+            "A lease was terminated in the last 3 months and no active lease remains: the firm may "
+            f"have left its premises (before this, the rule warns at the {line} line before the last "
+            "lease ends)"
         )
     return (
         f"The last active lease ends in {readable.count(f['days_to_lease_end'], 'day')} with no renewal "

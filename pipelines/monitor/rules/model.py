@@ -30,7 +30,7 @@ def _points(n: float) -> str:
 def _score_says(f: dict[str, Any], spec: dict[str, Any]) -> str:
     return (
         f"Behaviour score {f['score']:.0f}, {readable.count(f['points_down'], 'point')} below the "
-        f"{f['score'] + f['points_down']:.0f} at disbursement, {held(f['points_down'], spec, _points)}"
+        f"{f['score'] + f['points_down']:.0f} at disbursement, a fall {held(f['points_down'], spec, _points)}"
     )
 
 
