@@ -4,6 +4,7 @@ that requires AUTH (aiosmtpd) and an HTTP receiver that checks the webhook signa
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import logging
 import socket
@@ -14,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from pipelines.airflow_edge import email_sender
@@ -221,3 +223,101 @@ def test_an_unreachable_smtp_server_or_missing_connection_is_named(
     deliver(box2, {"email": email_sender()}, 0)
     (missing,) = _errors(box2)["email"]
     assert "SMTP connection 'smtp_default' is not configured" in missing
+
+
+def _day_of_alerts() -> tuple[list[tuple[dict[str, Any], str]], pd.DataFrame, pd.DataFrame]:
+    """Four alerts on two loans of one manager (the warning-only loan is the larger) and one
+    of another manager; the day's active loans and the managers."""
+    from pipelines.monitor import update_alerts
+
+    def cond(loan: str, rule: str, severity: str, manager: str, evidence: list[Any]) -> dict[str, Any]:
+        return {
+            "loan_id": loan,
+            "firm_id": f"F-{loan}",
+            "manager_id": manager,
+            "rule": rule,
+            "severity": severity,
+            "description": f"{rule} said in a sentence for {loan}",
+            "figures": {"value": 1},
+            "evidence": evidence,
+        }
+
+    records = [{"record_id": f"sc-{n}", "leaf_hash": f"{n:02d}" * 32} for n in range(8)]
+    found = [
+        cond("L1", "sales_drop", "warning", "RM1", records),
+        cond("L2", "dpd_1_30", "warning", "RM1", [{"bank_books": "loan_performance", "loan_id": "L2"}]),
+        cond("L2", "behaviour_pd", "critical", "RM1", [{"feature_input_hash": "ab" * 32}]),
+        cond("L3", "no_sales", "warning", "RM2", records[:1]),
+    ]
+    _, events = update_alerts(pd.DataFrame(), found, date(2025, 3, 2))
+    loans = pd.DataFrame(
+        {
+            "loan_id": ["L1", "L2", "L3"],
+            "firm_id": ["F-L1", "F-L2", "F-L3"],
+            "balance_fen": [900_000_00, 120_000_50, 5_000_00],
+            "amount_fen": [1_000_000_00, 200_000_00, 10_000_00],
+            "disbursed_on": ["2024-05-01", "2024-06-01", "2024-07-01"],
+            "dpd": [0, 12, 0],
+            "month_end": ["2025-02-28"] * 3,
+            "industry": ["textiles", "food", "retail"],
+            "region": ["east", "east", "north"],
+        }
+    )
+    managers = pd.DataFrame(
+        {
+            "manager_id": ["RM1", "RM2"],
+            "name": ["Wang Fang", "Li Lei"],
+            "email": ["rm1@bank.example", "rm2@bank.example"],
+        }
+    )
+    return events, loans, managers
+
+
+def test_a_digest_reads_as_text_and_html_grouped_by_loan_critical_first(
+    receivers: Receivers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.monitor.digest import WEBHOOK_SCHEMA_VERSION
+    from pipelines.monitor.outbox import digests
+
+    _smtp_conn(monkeypatch, receivers.smtp_port, "right")
+    events, loans, managers = _day_of_alerts()
+    steps = {r: f"next step for {r}" for r in ("sales_drop", "dpd_1_30", "behaviour_pd", "no_sales")}
+    box = Outbox(str(tmp_path / "lake"))
+    assert box.add(digests(events, managers, date(2025, 3, 2), receivers.url, loans, steps)) == 4
+    counts = deliver(box, {"email": email_sender(), "webhook": webhook_sender(HOOK_KEY.decode())}, 0)
+    assert counts == {"sent": 4, "failed": 0, "waiting": 0}
+    mail = next(m for m in receivers.mails if m["To"] == "rm1@bank.example")
+    parsed = email.message_from_bytes(mail.as_bytes(), policy=email.policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    text = parsed.get_body(("plain",)).get_content()
+    page = parsed.get_body(("html",)).get_content()
+    # grouped by loan, the loan with a critical alert first although its balance is smaller
+    assert text.count("Loan L2") == 1 and text.count("Loan L1") == 1
+    assert text.index("1. Loan L2 - CRITICAL") < text.index("2. Loan L1 - WARNING")
+    assert text.index("[CRITICAL, new] behaviour_pd") < text.index("[WARNING, new] dpd_1_30")
+    for line in (
+        "Borrower: F-L2 (food, east)",
+        "Balance:  CNY 120,000.50 of CNY 200,000.00 lent on 2024-06-01",
+        "Past due: 12 days at the 2025-02-28 month end",
+        "Manager:  Wang Fang",
+        "Next step: next step for behaviour_pd",
+        "feature row hash\n       " + "ab" * 32,
+        "loan_performance, loan L2",
+        "sc-0\n       " + "00" * 32,
+        "8 attested records (record id, leaf hash); 3 more with: smecredit alerts --show",
+    ):
+        assert line in text, line
+    ids = {a["rule"]: a["alert_id"] for a, _ in events}
+    assert f'Acknowledge: smecredit alerts --ack {ids["behaviour_pd"]} --by "Wang Fang"' in text
+    assert "no_sales" not in text and "sc-5" not in text  # another manager's; past the five shown
+    assert "<pre" not in page and "overflow-wrap:anywhere" in page
+    assert page.index("Loan L2") < page.index("Loan L1") and "CNY 900,000.00" in page
+    assert f"smecredit alerts --ack {ids['sales_drop']} --by &quot;Wang Fang&quot;" in page
+    subject = "[smecredit] 2025-03-02: 2 loans to look at, 3 alerts (1 critical), for Wang Fang"
+    assert parsed["Subject"] == subject
+    bodies = [json.loads(b) for b in receivers.posts]
+    hook = next(b for b in bodies if b["manager_id"] == "RM1")
+    assert hook["schema_version"] == WEBHOOK_SCHEMA_VERSION and hook["text"] == text
+    assert [a["rule"] for a in hook["alerts"]] == ["behaviour_pd", "dpd_1_30", "sales_drop"]
+    assert hook["alerts"][0]["next_step"] == "next step for behaviour_pd" and hook["alerts"][1]["dpd"] == 12
