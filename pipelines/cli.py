@@ -210,7 +210,8 @@ def _alerts_listing(alerts: object, limit: int) -> None:
 
 def _alert_detail(lake: str, alert_id: str) -> int:
     """One alert in full: its sentence, figures, every evidence record, every acknowledgement."""
-    from pipelines.monitor import read_acknowledgements, read_alerts
+    from pipelines.monitor import EVIDENCE_CAP, read_acknowledgements, read_alerts
+    from pipelines.monitor.digest import evidence_lines
 
     alerts = read_alerts(lake)
     match = alerts[alerts["alert_id"] == alert_id]
@@ -221,8 +222,10 @@ def _alert_detail(lake: str, alert_id: str) -> int:
     print(f"  {a['status']}; opened {a['opened_on']}, last seen {a['updated_on']}")
     print(f"  {a['description']}.")
     print(f"  figures: {a['figures']}")
-    for e in json.loads(a["evidence"]):
-        print("  evidence: " + ", ".join(f"{k} {v}" for k, v in e.items()))
+    head, items = evidence_lines(json.loads(a["evidence"]), alert_id, shown=EVIDENCE_CAP)
+    print(f"  evidence: {head}")
+    for label, value in items:
+        print(f"    {label}  {value}")
     history = read_acknowledgements(lake)
     for h in history[history["alert_id"] == alert_id].itertuples(index=False):
         note = f": {h.note}" if isinstance(h.note, str) and h.note else ""

@@ -95,15 +95,17 @@ def loan_facts(loan: dict[str, Any], manager: str) -> list[tuple[str, str]]:
     return facts
 
 
-def evidence_lines(evidence: list[dict[str, Any]], alert_id: str) -> tuple[str, list[tuple[str, str]]]:
-    """A heading for an alert's evidence and its (label, hash) pairs, at most ``EVIDENCE_SHOWN``."""
+def evidence_lines(
+    evidence: list[dict[str, Any]], alert_id: str, shown: int = EVIDENCE_SHOWN
+) -> tuple[str, list[tuple[str, str]]]:
+    """A heading for an alert's evidence and its (label, hash) pairs, at most ``shown``."""
     records = [e for e in evidence if "record_id" in e]
     if records:
-        more = len(records) - EVIDENCE_SHOWN
+        more = len(records) - shown
         head = f"{readable.count(len(records), 'attested record')} (record id, leaf hash)"
         if more > 0:
             head += f"; {more} more with: smecredit alerts --show {alert_id}"
-        return head, [(str(e["record_id"]), str(e["leaf_hash"])) for e in records[:EVIDENCE_SHOWN]]
+        return head, [(str(e["record_id"]), str(e["leaf_hash"])) for e in records[:shown]]
     if evidence and "feature_input_hash" in evidence[0]:
         return "the day's feature row", [("feature row hash", str(evidence[0]["feature_input_hash"]))]
     if evidence and "bank_books" in evidence[0]:
