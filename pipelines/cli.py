@@ -222,9 +222,9 @@ def _alert_detail(lake: str, alert_id: str) -> int:
     print(f"  {a['status']}; opened {a['opened_on']}, last seen {a['updated_on']}")
     print(f"  {a['description']}.")
     print(f"  figures: {a['figures']}")
-    head, items = evidence_lines(json.loads(a["evidence"]), alert_id, shown=EVIDENCE_CAP)
-    print(f"  evidence: {head}")
-    for label, value in items:
+    evidence = evidence_lines(json.loads(a["evidence"]), alert_id, shown=EVIDENCE_CAP)
+    print(f"  evidence: {evidence.head}")
+    for label, value in evidence.items:
         print(f"    {label}  {value}")
     history = read_acknowledgements(lake)
     for h in history[history["alert_id"] == alert_id].itertuples(index=False):

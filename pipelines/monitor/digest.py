@@ -12,6 +12,7 @@ the feature row's hash, or the books), and the command that acknowledges it.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,10 +25,15 @@ from pipelines.monitor.alerts import severity_rank
 
 WEBHOOK_SCHEMA_VERSION = 1
 """The version of the webhook's JSON body; it changes when a field changes meaning or goes."""
-EVIDENCE_SHOWN = 5
+EVIDENCE_SHOWN = 3
 """Evidence records a digest lists per alert; the alert table (``smecredit alerts --show``)
 holds them all."""
 
+FOOTER = (
+    "To acknowledge, run the alert's command; add --note TEXT to record what you did. Every "
+    "acknowledgement is kept (who, when, note); an alert that escalates later needs a new one. "
+    "smecredit alerts --open lists the open alerts, smecredit alerts --show ID one in full."
+)
 Event = tuple[dict[str, Any], str]
 """An alert row and what happened to it today (``new`` or ``escalated``)."""
 
@@ -53,8 +59,9 @@ class LoanGroup:
 
 
 def ack_command(alert_id: str, who: str) -> str:
-    """The exact command that acknowledges ``alert_id`` in the name of ``who``."""
-    return f'smecredit alerts --ack {alert_id} --by "{who}" --note "what you did"'
+    """The exact command that acknowledges ``alert_id`` in the name of ``who`` (``--note TEXT``
+    may follow: what was done)."""
+    return f'smecredit alerts --ack {alert_id} --by "{who}"'
 
 
 def groups(events: Sequence[Event], loans: pd.DataFrame) -> list[LoanGroup]:
@@ -90,27 +97,36 @@ def loan_facts(loan: dict[str, Any], manager: str) -> list[tuple[str, str]]:
         facts.append(("Balance", readable.money(loan["balance_fen"]) + lent))
     if pd.notna(loan.get("dpd")):
         at = f" at the {loan['month_end']} month end" if pd.notna(loan.get("month_end")) else ""
-        facts.append(("Past due", readable.count(int(loan["dpd"]), "day") + at))
+        due = readable.count(int(loan["dpd"]), "day") if int(loan["dpd"]) else "none"
+        facts.append(("Past due", due + at))
     facts.append(("Manager", manager))
     return facts
 
 
-def evidence_lines(
-    evidence: list[dict[str, Any]], alert_id: str, shown: int = EVIDENCE_SHOWN
-) -> tuple[str, list[tuple[str, str]]]:
-    """A heading for an alert's evidence and its (label, hash) pairs, at most ``shown``."""
+@dataclass(frozen=True)
+class Evidence:
+    """How an alert's evidence reads: a heading, (label, hash) pairs, and what was left out."""
+
+    head: str
+    items: list[tuple[str, str]]
+    more: str = ""
+
+
+def evidence_lines(evidence: list[dict[str, Any]], alert_id: str, shown: int = EVIDENCE_SHOWN) -> Evidence:
+    """An alert's evidence: its attested records (at most ``shown``, newest first), the
+    feature row's hash, or the bank's books."""
     records = [e for e in evidence if "record_id" in e]
     if records:
-        more = len(records) - shown
-        head = f"{readable.count(len(records), 'attested record')} (record id, leaf hash)"
-        if more > 0:
-            head += f"; {more} more with: smecredit alerts --show {alert_id}"
-        return head, [(str(e["record_id"]), str(e["leaf_hash"])) for e in records[:shown]]
-    if evidence and "feature_input_hash" in evidence[0]:
-        return "the day's feature row", [("feature row hash", str(evidence[0]["feature_input_hash"]))]
-    if evidence and "bank_books" in evidence[0]:
-        return "the bank's books", [("table", f"{evidence[0]['bank_books']}, loan {evidence[0]['loan_id']}")]
-    return "none recorded", []
+        left = len(records) - shown
+        more = f"the other {left}: smecredit alerts --show {alert_id}" if left > 0 else ""
+        head = f"{readable.count(len(records), 'attested record')}, newest first (record id, leaf hash)"
+        return Evidence(head, [(str(e["record_id"]), str(e["leaf_hash"])) for e in records[:shown]], more)
+    first = evidence[0] if evidence else {}
+    if "feature_input_hash" in first:
+        return Evidence("the day's feature row", [("feature row hash", str(first["feature_input_hash"]))])
+    if "bank_books" in first:
+        return Evidence(f"the bank's books ({first['bank_books']} of loan {first['loan_id']})", [])
+    return Evidence("none recorded", [])
 
 
 @dataclass(frozen=True)
@@ -136,14 +152,16 @@ class Digest:
 
     def summary(self) -> str:
         critical = sum(1 for g in self.loans if g.worst == severity_rank("critical"))
-        return (
-            f"{readable.count(len(self.loans), 'loan')} with new or escalated alerts today; "
-            f"{critical} with a critical alert come first and need a call today."
-        )
+        loans = f"{readable.count(len(self.loans), 'loan')} with new or escalated alerts today"
+        if not critical:
+            return f"{loans}; none is critical."
+        first = "it comes" if critical == 1 else "they come"
+        return f"{loans}; {critical} with a critical alert: {first} first and need a call today."
 
     def text(self) -> str:
         """The plain-text body: short lines, one block per loan."""
-        out = [f"Early-warning digest for {self.recipient.name}, {self.day.isoformat()}", self.summary(), ""]
+        out = [f"Early-warning digest for {self.recipient.name}, {self.day.isoformat()}"]
+        out += [textwrap.fill(self.summary(), 78), ""]
         for n, g in enumerate(self.loans, 1):
             top = max(g.alerts, key=lambda x: severity_rank(x[0]["severity"]))[0]["severity"]
             out.append(f"{n}. Loan {g.loan['loan_id']} - {top.upper()}")
@@ -152,17 +170,15 @@ class Digest:
             ]
             for a, event in g.alerts:
                 out += ["", f"   [{a['severity'].upper()}, {event}] {a['rule']} (alert {a['alert_id']})"]
-                out.append(f"   {a['description']}.")
-                out.append(f"   Next step: {self.next_steps.get(a['rule'], 'see the rule catalogue')}")
-                head, items = evidence_lines(json.loads(a["evidence"]), a["alert_id"])
-                out.append(f"   Evidence: {head}")
-                out += [f"     {label}\n       {value}" for label, value in items]
+                out.append(_wrap(f"{a['description']}."))
+                out.append(_wrap(f"Next step: {self.next_steps.get(a['rule'], 'see the rule catalogue')}"))
+                ev = evidence_lines(json.loads(a["evidence"]), a["alert_id"])
+                out.append(f"   Evidence: {ev.head}")
+                out += [f"     {label}\n       {value}" for label, value in ev.items]
+                out += [f"     {ev.more}"] if ev.more else []
                 out.append(f"   Acknowledge: {ack_command(a['alert_id'], self.recipient.name)}")
             out.append("")
-        out.append(
-            "Acknowledging records who and when (and your note) in the alert's history; an alert "
-            "that escalates later needs a new acknowledgement. smecredit alerts --open lists them all."
-        )
+        out.append(textwrap.fill(FOOTER, 78, break_on_hyphens=False))
         return "\n".join(out) + "\n"
 
     def payload(self, key: str) -> dict[str, Any]:
@@ -197,6 +213,11 @@ class Digest:
             "text": self.text(),
             "alerts": alerts,
         }
+
+
+def _wrap(text: str) -> str:
+    """A paragraph of the text body, indented under its alert, in lines of at most 78."""
+    return textwrap.fill(text, 78, initial_indent="   ", subsequent_indent="   ", break_on_hyphens=False)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -9,12 +9,12 @@ import json
 from typing import Any
 
 from pipelines.monitor.alerts import severity_rank
-from pipelines.monitor.digest import Digest, LoanGroup, ack_command, evidence_lines, loan_facts
+from pipelines.monitor.digest import FOOTER, Digest, LoanGroup, ack_command, evidence_lines, loan_facts
 
 _COLOURS = {"critical": "#b3261e", "warning": "#9a5b00", "info": "#4a5568"}
 _BODY = "font-family:Arial,Helvetica,sans-serif;font-size:15px;line-height:1.45;color:#1a1a1a;"
 _CODE = (
-    "font-family:Menlo,Consolas,monospace;font-size:12px;overflow-wrap:anywhere;word-break:break-all;"
+    "font-family:Menlo,Consolas,monospace;font-size:12px;overflow-wrap:anywhere;"
     "background:#f3f4f6;padding:1px 3px;"
 )
 
@@ -32,11 +32,14 @@ def _badge(severity: str) -> str:
 
 
 def _alert(digest: Digest, alert: dict[str, Any], event: str) -> str:
-    head, items = evidence_lines(json.loads(alert["evidence"]), alert["alert_id"])
+    ev = evidence_lines(json.loads(alert["evidence"]), alert["alert_id"])
     evidence = "".join(
         f'<li style="margin:2px 0;">{_e(label)}<br><code style="{_CODE}">{_e(value)}</code></li>'
-        for label, value in items
+        for label, value in ev.items
     )
+    if ev.more:
+        evidence += f'<li style="margin:2px 0;list-style:none;color:#555;">{_e(ev.more)}</li>'
+
     step = digest.next_steps.get(alert["rule"], "see the rule catalogue")
     return (
         '<div style="margin:12px 0 0 0;padding:8px 0 0 10px;border-left:3px solid '
@@ -46,7 +49,7 @@ def _alert(digest: Digest, alert: dict[str, Any], event: str) -> str:
         "</span></p>"
         f'<p style="margin:4px 0;">{_e(alert["description"])}.</p>'
         f'<p style="margin:4px 0;"><b>Next step:</b> {_e(step)}</p>'
-        f'<p style="margin:4px 0 0 0;"><b>Evidence:</b> {_e(head)}</p>'
+        f'<p style="margin:4px 0 0 0;"><b>Evidence:</b> {_e(ev.head)}</p>'
         + (f'<ul style="margin:2px 0 4px 0;padding-left:20px;">{evidence}</ul>' if evidence else "")
         + f'<p style="margin:4px 0;"><b>Acknowledge:</b> <code style="{_CODE}">'
         f"{_e(ack_command(alert['alert_id'], digest.recipient.name))}</code></p></div>"
@@ -81,8 +84,6 @@ def render(digest: Digest) -> str:
         f"Early-warning digest for {_e(digest.recipient.name)}</h1>"
         f'<p style="margin:0 0 4px 0;color:#555;">{_e(digest.day.isoformat())}</p>'
         f'<p style="margin:0 0 14px 0;">{_e(digest.summary())}</p>{loans}'
-        '<p style="font-size:13px;color:#555;">Acknowledging records who and when (and your note) '
-        "in the alert's history; an alert that escalates later needs a new acknowledgement. "
-        f'<code style="{_CODE}">smecredit alerts --open</code> lists them all.</p>'
+        f'<p style="font-size:13px;color:#555;">{_e(FOOTER)}</p>'
         "</div></body></html>"
     )

@@ -303,14 +303,15 @@ def test_a_digest_reads_as_text_and_html_grouped_by_loan_critical_first(
         "Manager:  Wang Fang",
         "Next step: next step for behaviour_pd",
         "feature row hash\n       " + "ab" * 32,
-        "loan_performance, loan L2",
+        "Evidence: the bank's books (loan_performance of loan L2)",
         "sc-0\n       " + "00" * 32,
-        "8 attested records (record id, leaf hash); 3 more with: smecredit alerts --show",
+        "Evidence: 8 attested records, newest first (record id, leaf hash)",
+        "the other 5: smecredit alerts --show",
     ):
         assert line in text, line
     ids = {a["rule"]: a["alert_id"] for a, _ in events}
     assert f'Acknowledge: smecredit alerts --ack {ids["behaviour_pd"]} --by "Wang Fang"' in text
-    assert "no_sales" not in text and "sc-5" not in text  # another manager's; past the five shown
+    assert "no_sales" not in text and "sc-3" not in text  # another manager's; past the three shown
     assert "<pre" not in page and "overflow-wrap:anywhere" in page
     assert page.index("Loan L2") < page.index("Loan L1") and "CNY 900,000.00" in page
     assert f"smecredit alerts --ack {ids['sales_drop']} --by &quot;Wang Fang&quot;" in page
