@@ -200,9 +200,17 @@ def _alerts_listing(alerts: object, limit: int) -> None:
     frame = alerts.assign(_o=rank).sort_values(["_o", "opened_on", "alert_id"])
     at = pd.to_datetime(frame["acknowledged_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M")
     acked = frame["acknowledged_by"].where(frame["acknowledged_by"].notna(), "")
-    frame = frame.assign(last_ack=(acked + " " + at.fillna("")).str.strip())
-    cols = ["alert_id", "severity", "rule", "loan_id", "status", "opened_on", "last_ack", "description"]
-    _print_table(frame.head(limit), cols)
+    frame = frame.assign(last_ack=(acked + " " + at.fillna("")).str.strip().replace("", "-"))
+    cols = ["alert_id", "severity", "rule", "loan_id", "status", "opened_on", "last_ack"]
+    shown = frame.head(limit).astype({"opened_on": str})
+    if shown.empty:
+        print("(none)")
+        return
+    widths = {c: max([len(c), *shown[c].astype(str).map(len)]) for c in cols}
+    for i, row in enumerate([dict(zip(cols, cols, strict=True)), *shown.to_dict("records")]):
+        print("  ".join(f"{row[c]!s:<{widths[c]}}" for c in cols).rstrip())
+        if i:  # the rule's sentence under its alert
+            print(f"    {row['description']}")
     note = showing(min(limit, len(frame)), len(frame))
     if note:
         print(note)
@@ -221,7 +229,7 @@ def _alert_detail(lake: str, alert_id: str) -> int:
     print(f"alert {a['alert_id']}: {a['severity']} {a['rule']} on loan {a['loan_id']} (firm {a['firm_id']})")
     print(f"  {a['status']}; opened {a['opened_on']}, last seen {a['updated_on']}")
     print(f"  {a['description']}.")
-    print(f"  figures: {a['figures']}")
+    print(f"  stored figures (money in fen, shares as fractions): {a['figures']}")
     evidence = evidence_lines(json.loads(a["evidence"]), alert_id, shown=EVIDENCE_CAP)
     print(f"  evidence: {evidence.head}")
     for label, value in evidence.items:
