@@ -165,6 +165,32 @@ def update_alerts(
     return frame, events
 
 
+def acknowledged_since(
+    alerts: pd.DataFrame,
+    history: pd.DataFrame,
+    since: datetime,
+    events: Sequence[tuple[dict[str, Any], str]] = (),
+) -> pd.DataFrame:
+    """``alerts`` with the acknowledgements recorded at or after ``since`` applied: what a
+    monitoring run that read the alerts at ``since`` does before writing them, so that an
+    acknowledgement made while it ran is not overwritten. An alert the run resolved stays
+    resolved, and one it escalated stays open (the escalation needs a new acknowledgement)."""
+    late = history[pd.to_datetime(history["acknowledged_at"], utc=True) >= pd.Timestamp(since)]
+    if late.empty or alerts.empty:
+        return alerts
+    escalated = {str(a["alert_id"]) for a, e in events if e == "escalated"}
+    out = alerts.copy()
+    for ack in late.drop_duplicates("alert_id", keep="last").itertuples(index=False):
+        match = (out["alert_id"] == ack.alert_id) & (out["status"] != AlertStatus.RESOLVED)
+        if ack.alert_id in escalated or not match.any():
+            continue
+        out.loc[match, "status"] = AlertStatus.ACKNOWLEDGED.value
+        out.loc[match, "acknowledged_by"] = ack.acknowledged_by
+        out.loc[match, "acknowledged_at"] = ack.acknowledged_at
+        out.loc[match, "acknowledgement_note"] = ack.note
+    return out
+
+
 def acknowledge(
     lake_uri: str, alert: str, by: str, note: str | None = None, at: datetime | None = None
 ) -> dict[str, Any]:

@@ -12,6 +12,9 @@ A day's run (``monitor_day``):
 5. new and escalated alerts become one digest per risk manager and channel in the outbox
    (``outbox``), each with an idempotency key, so a rerun adds nothing.
 
+An acknowledgement recorded while the day runs is applied before the alerts are written
+(``alerts.acknowledged_since``), so a risk manager's ``--ack`` during a run is not lost.
+
 Days must be monitored in order: rerunning the last day is idempotent; an earlier day is
 refused, because it would rewrite the alerts' history.
 """
@@ -19,7 +22,7 @@ refused, because it would rewrite the alerts' history.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -30,7 +33,14 @@ from pipelines.config import Settings
 from pipelines.features import FEATURE_NAMES, load_inputs
 from pipelines.features.compute import compute
 from pipelines.lake import write_parquet
-from pipelines.monitor.alerts import AlertStatus, read_alerts, update_alerts, write_alerts
+from pipelines.monitor.alerts import (
+    AlertStatus,
+    acknowledged_since,
+    read_acknowledgements,
+    read_alerts,
+    update_alerts,
+    write_alerts,
+)
 from pipelines.monitor.behaviour import behaviour_scores, behaviour_uri
 from pipelines.monitor.conditions import conditions
 from pipelines.monitor.errors import MonitorError
@@ -45,6 +55,7 @@ def monitor_day(
 ) -> dict[str, Any]:
     """Monitor every active loan on ``day``: behaviour scores, alerts, outbox digests."""
     books = books or Books.read_for(settings)
+    started = datetime.now(UTC)
     alerts = read_alerts(settings.lake_uri)
     if len(alerts):
         last = max(as_date(d) for d in alerts["updated_on"])
@@ -66,6 +77,7 @@ def monitor_day(
         open_alerts = frozenset(zip(live["loan_id"], live["rule"], strict=True)) if len(live) else frozenset()
         found = conditions(settings, books, catalogue, loans, feats, behaviour, day, open_alerts)
     updated, events = update_alerts(alerts, found, day)
+    updated = acknowledged_since(updated, read_acknowledgements(settings.lake_uri), started, events)
     write_alerts(settings.lake_uri, updated)
     steps = {name: str(r["next_step"]) for name, r in catalogue.rules.items()}
     messages = digests(events, books.managers, day, webhook_url, books.described(loans), steps)

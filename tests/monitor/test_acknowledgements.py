@@ -106,3 +106,24 @@ def test_a_lake_that_does_not_exist_is_a_one_line_error(
     assert code == 1 and out == "" and err.count("\n") == 1
     assert err.startswith("smecredit: error: no lake at ")
     assert not (tmp_path / "missing").exists()
+
+
+def test_an_acknowledgement_made_while_a_run_works_is_not_lost(lake: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.monitor import acknowledge
+    from pipelines.monitor.alerts import acknowledged_since
+
+    started = datetime.now(UTC)
+    stale = read_alerts(str(lake))  # what the run read before the acknowledgements
+    l1, l2 = alert_of(lake, "L1"), alert_of(lake, "L2")
+    acknowledge(str(lake), l1, "alice", "on it")
+    acknowledge(str(lake), l2, "bob")
+    history = read_acknowledgements(str(lake))
+    rows = [r for r in stale.to_dict("records") if r["alert_id"] == l2]
+    written = acknowledged_since(stale, history, started, [(rows[0], "escalated")]).set_index("alert_id")
+    assert written.loc[l1, "status"] == "acknowledged" and written.loc[l1, "acknowledged_by"] == "alice"
+    assert written.loc[l1, "acknowledgement_note"] == "on it"
+    assert written.loc[l2, "status"] == "open"  # escalated by the run: needs a new acknowledgement
+    later = acknowledged_since(stale, history, datetime.now(UTC), [])
+    assert (later.status == "open").all()  # acknowledgements from before the run are in what it read
