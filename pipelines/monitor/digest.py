@@ -158,10 +158,27 @@ class Digest:
         first = "it comes" if critical == 1 else "they come"
         return f"{loans}; {critical} with a critical alert: {first} first and need a call today."
 
+    def calls(self) -> list[str]:
+        """One line per loan with a critical alert, in the digest's order: the loans to call
+        today, with balance, days past due and the critical rules."""
+        out = []
+        for n, g in enumerate(self.loans, 1):
+            rules = [a["rule"] for a, _ in g.alerts if a["severity"] == "critical"]
+            if not rules:
+                break
+            balance = readable.money(g.loan.get("balance_fen")) if pd.notna(g.loan.get("balance_fen")) else ""
+            dpd = int(g.loan["dpd"]) if pd.notna(g.loan.get("dpd")) else 0
+            facts = ", ".join(x for x in (balance, f"{dpd} days past due" if dpd else "") if x)
+            about = f" ({facts})" if facts else ""
+            out.append(f"{n}. {g.loan['loan_id']}{about}: {', '.join(rules)}")
+        return out
+
     def text(self) -> str:
-        """The plain-text body: short lines, one block per loan."""
+        """The plain-text body: short lines, the loans to call first, then one block per loan."""
         out = [f"Early-warning digest for {self.recipient.name}, {self.day.isoformat()}"]
         out += [textwrap.fill(self.summary(), 78), ""]
+        if self.calls():
+            out += ["Call today:", *(f"  {line}" for line in self.calls()), ""]
         for n, g in enumerate(self.loans, 1):
             top = max(g.alerts, key=lambda x: severity_rank(x[0]["severity"]))[0]["severity"]
             out.append(f"{n}. Loan {g.loan['loan_id']} - {top.upper()}")

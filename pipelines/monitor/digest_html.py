@@ -72,6 +72,17 @@ def _loan(digest: Digest, n: int, group: LoanGroup) -> str:
     )
 
 
+def _calls(digest: Digest) -> str:
+    """The loans to call today (those with a critical alert), before the loans in full."""
+    lines = "".join(f'<li style="margin:2px 0;">{_e(line)}</li>' for line in digest.calls())
+    if not lines:
+        return ""
+    return (
+        '<div style="margin:0 0 16px 0;padding:8px 12px;background:#fdecea;border-radius:6px;">'
+        f'<b>Call today</b><ul style="margin:4px 0 0 0;padding-left:4px;list-style:none;">{lines}</ul></div>'
+    )
+
+
 def render(digest: Digest) -> str:
     """The digest as an HTML document."""
     loans = "".join(_loan(digest, n, g) for n, g in enumerate(digest.loans, 1))
@@ -83,7 +94,7 @@ def render(digest: Digest) -> str:
         '<h1 style="font-size:20px;margin:0 0 4px 0;">'
         f"Early-warning digest for {_e(digest.recipient.name)}</h1>"
         f'<p style="margin:0 0 4px 0;color:#555;">{_e(digest.day.isoformat())}</p>'
-        f'<p style="margin:0 0 14px 0;">{_e(digest.summary())}</p>{loans}'
+        f'<p style="margin:0 0 14px 0;">{_e(digest.summary())}</p>{_calls(digest)}{loans}'
         f'<p style="font-size:13px;color:#555;">{_e(FOOTER)}</p>'
         "</div></body></html>"
     )

@@ -295,6 +295,7 @@ def test_a_digest_reads_as_text_and_html_grouped_by_loan_critical_first(
     # grouped by loan, the loan with a critical alert first although its balance is smaller
     assert text.count("Loan L2") == 1 and text.count("Loan L1") == 1
     assert text.index("1. Loan L2 - CRITICAL") < text.index("2. Loan L1 - WARNING")
+    assert "Call today:\n  1. L2 (CNY 120,000.50, 12 days past due): behaviour_pd\n\n" in text
     assert text.index("[CRITICAL, new] behaviour_pd") < text.index("[WARNING, new] dpd_1_30")
     for line in (
         "Borrower: F-L2 (food, east)",
@@ -314,6 +315,7 @@ def test_a_digest_reads_as_text_and_html_grouped_by_loan_critical_first(
     assert "no_sales" not in text and "sc-3" not in text  # another manager's; past the three shown
     assert "<pre" not in page and "overflow-wrap:anywhere" in page
     assert page.index("Loan L2") < page.index("Loan L1") and "CNY 900,000.00" in page
+    assert "<b>Call today</b>" in page
     assert f"smecredit alerts --ack {ids['sales_drop']} --by &quot;Wang Fang&quot;" in page
     subject = "[smecredit] 2025-03-02: 2 loans to look at, 3 alerts (1 critical), for Wang Fang"
     assert parsed["Subject"] == subject
