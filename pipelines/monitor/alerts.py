@@ -83,9 +83,11 @@ def read_acknowledgements(lake_uri: str) -> pd.DataFrame:
 
 
 def write_alerts(lake_uri: str, alerts: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(
-        alerts.sort_values(["opened_on", "alert_id"]), schema=ALERT_SCHEMA, preserve_index=False
-    )
+    """Write the alert table (an optional column the frame lacks, as written before it was
+    added, is written empty)."""
+    missing = {f.name: None for f in ALERT_SCHEMA if f.nullable and f.name not in alerts.columns}
+    ordered = alerts.assign(**missing).sort_values(["opened_on", "alert_id"])
+    table = pa.Table.from_pandas(ordered, schema=ALERT_SCHEMA, preserve_index=False)
     write_parquet(alerts_uri(lake_uri), table)
 
 
