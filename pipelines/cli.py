@@ -34,8 +34,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     results = verify_bundles(args.bundles, policy, args.state)
     for result in results:
         print(json.dumps(result.summary(), sort_keys=True) if args.json else human_line(result))
-    refused = [r.bundle_id for r in results if is_refused(r)]
-    return _fail(f"refused (bundle_unreadable): {', '.join(refused)}", 1) if refused else 0
+    refused = [f"{r.bundle_id}: {r.bundle_failure[1]}" for r in results if is_refused(r) and r.bundle_failure]
+    return _fail(f"refused (bundle_unreadable): {'; '.join(refused)}", 1) if refused else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

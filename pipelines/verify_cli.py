@@ -129,6 +129,8 @@ def verify_bundles(
                 _write_jsonl(state / "quarantine" / _output_name(result), [_refusal_row(result)])
                 results.append(result)
                 continue
+            # A refusal of an earlier run is replaced by this outcome.
+            (state / "quarantine" / _output_name(refused(bundle, ""))).unlink(missing_ok=True)
             with paused_gc():
                 write_outputs(state, result)
             store.commit(policy.chain_id, result)
