@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
@@ -49,6 +50,26 @@ def hash_function(hash_alg: str) -> HashFn:
         return _FUNCTIONS[hash_alg]
     except (KeyError, TypeError):
         raise ValueError(f"unknown hash_alg {hash_alg!r}; expected one of {HASH_ALGS}") from None
+
+
+def _new_hasher(hash_alg: str) -> Any:
+    """An incremental hasher (``update``; ``digest`` or ``finalize``) named by ``hash_alg``."""
+    if hash_alg == "sha256":
+        return hashlib.sha256()
+    if _FUNCTIONS["sm3"] is not _sm3_cryptography:
+        return hashlib.new("sm3")
+    return hashes.Hash(hashes.SM3())
+
+
+def leaf_hash_of_text(text: str, hash_alg: str, piece: int = 1 << 20) -> bytes:
+    """``H(0x00 || text.encode("utf-8", "surrogatepass"))``, encoding ``piece`` characters at
+    a time: a huge leaf costs no copy of its bytes (each code point encodes on its own, so
+    the pieces' bytes are the whole text's bytes)."""
+    hasher = _new_hasher(hash_alg)
+    hasher.update(b"\x00")
+    for start in range(0, len(text), piece):
+        hasher.update(text[start : start + piece].encode("utf-8", "surrogatepass"))
+    return bytes(hasher.digest() if hasattr(hasher, "digest") else hasher.finalize())
 
 
 def sha256_hex(data: bytes) -> str:

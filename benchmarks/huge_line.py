@@ -7,8 +7,9 @@ many megabytes (a JSON object whose ``leaf`` is one long string, so it is well f
 ends ``proof_invalid``) is written with the consortium writer and ingested by
 ``pipelines.ingest.ingest`` in a fresh process. The figure is that process's peak resident
 memory above a baseline process that ingests the same bundle without the huge line, as a
-multiple of the line's size. The verifier keeps the bundle's files in memory, so the
-multiple has a floor of about 2 (the file's bytes and the quarantined line).
+multiple of the line's size. The verifier streams the bundle's files, so what is left is
+the quarantined line itself (quoted whole in the lake), its parsed leaf while it is judged,
+and the lake's copy of it in Arrow and Parquet (docs/hardening.md).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from attestations.policy import TrustPolicy
-    from pipelines.verify_cli import human_line, verify_bundles
+    from pipelines.verify_cli import human_line, is_refused, verify_bundles
 
     missing = [str(b) for b in args.bundles if not b.is_dir()]
     if missing:
@@ -34,7 +34,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     results = verify_bundles(args.bundles, policy, args.state)
     for result in results:
         print(json.dumps(result.summary(), sort_keys=True) if args.json else human_line(result))
-    return 0
+    refused = [f"{r.bundle_id}: {r.bundle_failure[1]}" for r in results if is_refused(r) and r.bundle_failure]
+    return _fail(f"refused (bundle_unreadable): {'; '.join(refused)}", 1) if refused else 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

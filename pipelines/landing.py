@@ -8,6 +8,8 @@ opened, never followed. The four files' sizes are added up before any byte is re
 checked against ``max_bytes`` (``SMECREDIT_MAX_BUNDLE_BYTES``, default 1 GiB), and a file is
 read with ``O_NOFOLLOW | O_NONBLOCK``, checked again on the open descriptor and never read
 past the size it had, so a file swapped for a link or grown in between is refused too.
+``headers.jsonl`` and ``records.jsonl`` are opened that way as streams, which the verifier
+reads line by line.
 
 A refused bundle is ``Unreadable``: the ingest path gives it a ``bundle_unreadable``
 quarantine entry and an ``ingest_log`` row, so every folder seen is accounted for. Object
@@ -16,11 +18,11 @@ stores have no links or devices: there the checks are the entry's type and size.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipelines.errors import SmecreditError
 from pipelines.lake import filesystem
@@ -29,6 +31,7 @@ BUNDLE_FILES = ("manifest.json", "manifest.sig", "headers.jsonl", "records.jsonl
 DEFAULT_MAX_BUNDLE_BYTES = 1 << 30
 ENV_MAX_BUNDLE_BYTES = "SMECREDIT_MAX_BUNDLE_BYTES"
 UNREADABLE = "bundle_unreadable"
+READ_BUFFER = 1 << 20  # the buffer a JSONL file is streamed through
 
 
 class Unreadable(SmecreditError):
@@ -108,9 +111,9 @@ def list_entries(landing_uri: str, source: str) -> list[Entry]:
     return [Entry(f"{protocol}{n}") for n in names if not n.rsplit("/", 1)[-1].startswith(".")]
 
 
-def _read_local(path: str, expected: int) -> bytes:
-    """Read a regular file without following a link or blocking on a FIFO, at most
-    ``expected`` bytes (its size when it was checked)."""
+def _open_local(path: str, expected: int) -> int:
+    """A descriptor on a regular file opened without following a link or blocking on a
+    FIFO, whose size is still ``expected`` (its size when it was checked)."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags)
     try:
@@ -119,16 +122,63 @@ def _read_local(path: str, expected: int) -> bytes:
             raise Unreadable(f"{os.path.basename(path)} is {_kind(info.st_mode)}")
         if info.st_size != expected:
             raise Unreadable(f"{os.path.basename(path)} changed size while it was read")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class _Bounded(io.RawIOBase):
+    """A descriptor read no further than ``left`` bytes: a file grown since it was checked
+    gives no more than its checked size."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd, self._size, self._pos = fd, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._pos = os.lseek(self._fd, offset, whence)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        got = os.readv(self._fd, [memoryview(buffer)[:want]])
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def _stream_local(path: str, expected: int) -> BinaryIO:
+    """``path`` opened as by ``_open_local``, read through a buffer (the lines of a JSONL
+    file are then read one at a time)."""
+    return io.BufferedReader(_Bounded(_open_local(path, expected), expected), READ_BUFFER)
+
+
+def _read_local(path: str, expected: int) -> bytes:
+    """All of a regular file opened as by ``_open_local``, at most ``expected`` bytes."""
+    with _Bounded(_open_local(path, expected), expected) as raw:
         chunks, left = [], expected
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 24))
+            chunk = raw.read(min(left, 1 << 24))
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def _local_sizes(landing_root: str, folder: str) -> dict[str, int]:
@@ -165,9 +215,51 @@ def _remote_sizes(fs: Any, folder: str) -> dict[str, int]:
     return sizes
 
 
-def bundle_reader(landing_uri: str, bundle_uri: str, max_bytes: int) -> Callable[[str], bytes]:
-    """A ``read(file_name)`` for ``BundleFiles.from_reader`` that reads only what the checks
-    allow; raises ``FileNotFoundError`` for a missing file (the verifier judges that).
+class BundleReader:
+    """Reads a bundle's files only as the checks allow: ``reader(file_name)`` gives a file's
+    bytes, ``reader.open(file_name)`` a binary stream over them (local files; elsewhere the
+    bytes are read whole); both raise ``FileNotFoundError`` for a missing file (the verifier
+    judges that) and ``Unreadable`` for a file that cannot be opened safely."""
+
+    def __init__(self, fs: Any, folder: str, sizes: dict[str, int], local: bool) -> None:
+        self._fs, self._folder, self._sizes, self.local = fs, folder, sizes, local
+
+    def _size(self, name: str) -> int:
+        if name not in self._sizes:
+            raise FileNotFoundError(name)
+        return self._sizes[name]
+
+    def open(self, name: str) -> BinaryIO:
+        """A stream over the file ``name``."""
+        if not self.local:
+            return io.BytesIO(self(name))
+        size = self._size(name)
+        try:
+            return _stream_local(f"{self._folder}/{name}", size)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:  # ELOOP: swapped for a link since it was checked
+            raise Unreadable(f"{name} cannot be opened safely: {exc.strerror or exc}") from None
+
+    def __call__(self, name: str) -> bytes:
+        size = self._size(name)
+        if self.local:
+            try:
+                return _read_local(f"{self._folder}/{name}", size)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:  # ELOOP: swapped for a link since it was checked
+                raise Unreadable(f"{name} cannot be opened safely: {exc.strerror or exc}") from None
+        with self._fs.open(f"{self._folder}/{name}", "rb") as handle:
+            data = bytes(handle.read(size + 1))
+        if len(data) != size:
+            raise Unreadable(f"{name} changed size while it was read")
+        return data
+
+
+def bundle_reader(landing_uri: str, bundle_uri: str, max_bytes: int) -> BundleReader:
+    """The reader of one bundle's files (``BundleReader``), once its files have passed the
+    checks.
 
     Raises:
         Unreadable: a file is a link or a special file, lies outside the landing root, or
@@ -182,21 +274,4 @@ def bundle_reader(landing_uri: str, bundle_uri: str, max_bytes: int) -> Callable
             f"the bundle's files hold {total:,} bytes, "
             f"over the limit of {max_bytes:,} ({ENV_MAX_BUNDLE_BYTES})"
         )
-
-    def read(name: str) -> bytes:
-        if name not in sizes:
-            raise FileNotFoundError(name)
-        if local:
-            try:
-                return _read_local(f"{folder}/{name}", sizes[name])
-            except FileNotFoundError:
-                raise
-            except OSError as exc:  # ELOOP: swapped for a link since it was checked
-                raise Unreadable(f"{name} cannot be opened safely: {exc.strerror or exc}") from None
-        with fs.open(f"{folder}/{name}", "rb") as handle:
-            data = bytes(handle.read(sizes[name] + 1))
-        if len(data) != sizes[name]:
-            raise Unreadable(f"{name} changed size while it was read")
-        return data
-
-    return read
+    return BundleReader(fs, folder, sizes, local)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ import orjson
 from attestations.policy import TrustPolicy
 from attestations.state import SqliteStore
 from attestations.verifier import BundleFiles, BundleResult, VerifiedRecord, Verifier, paused_gc
+from pipelines.config import Settings
 from pipelines.lake import bundle_key
+from pipelines.landing import UNREADABLE, Unreadable, bundle_reader
 
 STATE_DB = "ledger-state.sqlite"
 
@@ -68,19 +71,66 @@ def write_outputs(state: Path, result: BundleResult) -> None:
     _write_jsonl(state / "quarantine" / name, quarantine)
 
 
-def verify_bundles(bundles: Sequence[Path], policy: TrustPolicy, state: Path) -> list[BundleResult]:
+def read_bundle_dir(bundle: Path, max_bytes: int) -> BundleFiles:
+    """The bundle folder an operator named, read with the collector's checks
+    (``pipelines.landing``): its files must be regular files inside it, never links,
+    devices or FIFOs, and add up to at most ``max_bytes``; the JSONL files are streamed.
+
+    Raises:
+        Unreadable: the folder or one of its files is refused; nothing was read.
+    """
+    folder = os.path.abspath(bundle)
+    reader = bundle_reader(os.path.dirname(folder), folder, max_bytes)
+    return BundleFiles.from_reader(folder, reader, reader.open)
+
+
+def refused(bundle: Path, cause: str) -> BundleResult:
+    """The result of a bundle the checks refuse: no line read, the cause as its failure."""
+    name = os.path.abspath(bundle)
+    return BundleResult(name, name, None, None, 0, bundle_failure=(UNREADABLE, cause))
+
+
+def _refusal_row(result: BundleResult) -> dict[str, Any]:
+    assert result.bundle_failure is not None
+    return {"bundle_id": result.bundle_id, "line_no": 0, "reason": UNREADABLE,
+            "detail": result.bundle_failure[1], "raw": ""}  # fmt: skip
+
+
+def is_refused(result: BundleResult) -> bool:
+    """Whether the checks refused the bundle (``bundle_unreadable``) before it was judged."""
+    return result.bundle_failure is not None and result.bundle_failure[0] == UNREADABLE
+
+
+def verify_bundles(
+    bundles: Sequence[Path], policy: TrustPolicy, state: Path, max_bytes: int | None = None
+) -> list[BundleResult]:
     """Verify ``bundles`` in order against ``policy``, keeping memory and outputs in ``state``.
 
     Outputs: ``state/ledger-state.sqlite`` (checkpoints, verified record ids, quarantine, run
     log) and, per bundle, ``state/verified/*.jsonl`` and ``state/quarantine/*.jsonl``. Each
     bundle's files are written before its result is committed: a crash in between leaves
     files that the rerun rewrites identically, never a record remembered but not written.
+
+    A bundle the collector's checks refuse (a link, a device, a FIFO, more than
+    ``max_bytes``, by default ``SMECREDIT_MAX_BUNDLE_BYTES``) gets a ``bundle_unreadable``
+    result (``is_refused``) and one quarantine entry at line 0, is not remembered, and does
+    not stop the others.
     """
+    if max_bytes is None:
+        max_bytes = Settings.from_env().max_bundle_bytes
     results = []
     with SqliteStore(state / STATE_DB) as store:
         verifier = Verifier(policy, store)
         for bundle in bundles:
-            result = verifier.evaluate(BundleFiles.read_dir(bundle.resolve()))
+            try:
+                result = verifier.evaluate(read_bundle_dir(bundle, max_bytes))
+            except Unreadable as exc:
+                result = refused(bundle, str(exc))
+                _write_jsonl(state / "quarantine" / _output_name(result), [_refusal_row(result)])
+                results.append(result)
+                continue
+            # A refusal of an earlier run is replaced by this outcome.
+            (state / "quarantine" / _output_name(refused(bundle, ""))).unlink(missing_ok=True)
             with paused_gc():
                 write_outputs(state, result)
             store.commit(policy.chain_id, result)
@@ -90,6 +140,9 @@ def verify_bundles(bundles: Sequence[Path], policy: TrustPolicy, state: Path) ->
 
 def human_line(result: BundleResult) -> str:
     """One readable line per bundle."""
+    if is_refused(result):
+        assert result.bundle_failure is not None
+        return f"{result.bundle_id}: refused ({UNREADABLE}): {result.bundle_failure[1]}"
     q = result.quarantine_counts()
     reasons = ", ".join(f"{k}={v}" for k, v in q.items()) or "none"
     return (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -141,3 +142,88 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "lake" / "ingest_log").is_dir() and (
         tmp_path / "airflow-home" / "airflow.db"
     ).is_file()
+
+
+def _copy(bundle: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for file in bundle.iterdir():
+        (dest / file.name).write_bytes(file.read_bytes())
+    return dest
+
+
+def _quarantine_rows(state: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [
+        json.loads(line)
+        for p in sorted((state / "quarantine").glob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
+
+
+@pytest.mark.parametrize("case", ["outside_link", "dev_zero", "fifo", "folder_link", "inside_link"])
+def test_verify_refuses_what_the_collector_refuses_and_goes_on(
+    world, tmp_path: Path, capsys, case: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The operator path applies the landing checks: a link (to a file or a folder, inside
+    or outside), a device or a FIFO is refused before any byte is read, with one line, a
+    ``bundle_unreadable`` quarantine entry and exit 1; the other bundles are verified."""
+    bundles, trust, _ = world
+    bad = _copy(bundles[0], tmp_path / "in" / "bad")
+    secret = tmp_path / "secret.jsonl"
+    secret.write_bytes((bundles[0] / "records.jsonl").read_bytes())
+    if case == "outside_link":
+        (bad / "records.jsonl").unlink()
+        (bad / "records.jsonl").symlink_to(secret)
+    elif case == "dev_zero":
+        (bad / "headers.jsonl").unlink()
+        (bad / "headers.jsonl").symlink_to("/dev/zero")
+    elif case == "fifo":
+        (bad / "headers.jsonl").unlink()
+        os.mkfifo(bad / "headers.jsonl")
+    elif case == "inside_link":
+        (bad / "records.jsonl").rename(bad / "elsewhere.jsonl")
+        (bad / "records.jsonl").symlink_to(bad / "elsewhere.jsonl")
+    else:
+        bad = tmp_path / "in" / "linked"
+        bad.symlink_to(tmp_path / "in" / "bad", target_is_directory=True)
+    state = tmp_path / "state"
+    args = [str(bad), str(bundles[1]), "--trust", str(trust), "--state", str(state)]
+    code, _, err = _run(capsys, *args, "--json")
+    out = capsys.readouterr().out
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "bundle_unreadable" in err
+    code = main(["verify", *args, "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1 and out == ""  # the first run's lines were read by _run
+    assert "bundle_unreadable" in rows[0] and rows[0]["lines"] == 0
+    assert (rows[1]["lines"], rows[1]["verified"] + rows[1]["duplicates"]) == (10, 10)
+    refusals = [q for q in _quarantine_rows(state) if q["reason"] == "bundle_unreadable"]
+    assert len(refusals) == 1 and refusals[0]["line_no"] == 0 and refusals[0]["raw"] == ""
+    with sqlite3.connect(state / "ledger-state.sqlite") as db:
+        names = {n for (n,) in db.execute("SELECT DISTINCT bundle_name FROM verified_record")}
+    assert names == {str(bundles[1].resolve())}, "nothing of the refused bundle is remembered"
+
+
+def test_verify_checks_the_size_limit_before_reading_and_lands_the_bundle_once_fixed(
+    world, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    bundles, trust, _ = world
+    size = sum(f.stat().st_size for f in bundles[0].iterdir())
+    args = [str(bundles[0]), "--trust", str(trust), "--state", str(tmp_path)]
+    monkeypatch.setenv("SMECREDIT_MAX_BUNDLE_BYTES", str(size - 1))
+    code, _, err = _run(capsys, *args)
+    assert code == 1 and "SMECREDIT_MAX_BUNDLE_BYTES" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("SMECREDIT_MAX_BUNDLE_BYTES", str(size))
+    code, rows, err = _run(capsys, *args, "--json")
+    assert code == 0 and err == "" and rows[0]["verified"] == 10
+    assert {q["reason"] for q in _quarantine_rows(tmp_path)} == set(), "the refusal is replaced"
+
+
+def test_verify_human_line_names_the_refusal(world, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bundles, trust, _ = world
+    bad = _copy(bundles[0], tmp_path / "bad")
+    (bad / "manifest.json").unlink()
+    (bad / "manifest.json").symlink_to(bundles[0] / "manifest.json")
+    code = main(["verify", str(bad), "--trust", str(trust), "--state", str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.strip().endswith("manifest.json is a symbolic link: refused, never followed")
+    assert "refused (bundle_unreadable)" in out and err.startswith("smecredit: error: refused")

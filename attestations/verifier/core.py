@@ -16,11 +16,17 @@ from typing import Any
 
 from attestations.policy import TrustPolicy
 from attestations.reasons import Reason
-from attestations.verifier.bundle import BundleFiles, split_lines
-from attestations.verifier.headers import check_headers, fork, parse_header_line
+from attestations.verifier.bundle import BundleFiles
+from attestations.verifier.headers import ParsedHeader, check_headers, fork, parse_header_line
 from attestations.verifier.inclusion import BlockProof, Candidate, LinePhase, block_proof
 from attestations.verifier.lines import ProofLine
-from attestations.verifier.manifest import chain_mismatch, manifest_problem, mismatch
+from attestations.verifier.manifest import (
+    chain_mismatch,
+    files_mismatch,
+    manifest_problem,
+    range_mismatch,
+    records_mismatch,
+)
 from attestations.verifier.outcome import BundleResult, QuarantinedLine, VerifierStore
 
 
@@ -69,7 +75,6 @@ class Verifier:
 
     def _evaluate(self, files: BundleFiles) -> BundleResult:
         policy = self.policy
-        lines = split_lines(files.records) if files.records is not None else []
         manifest, problem = manifest_problem(files, policy)
         bundle_id = manifest.get("bundle_id") if manifest is not None else None
         result = BundleResult(
@@ -77,31 +82,56 @@ class Verifier:
             bundle_id=bundle_id if isinstance(bundle_id, str) else files.name,
             source=manifest.get("source") if manifest is not None and problem is None else None,
             chain_id=policy.chain_id,
-            lines=len(lines),
+            lines=0,
         )
         if problem is not None or manifest is None:
-            return _fail_bundle(result, lines, Reason.MANIFEST_INVALID, problem or "")
-        raw_headers = split_lines(files.headers) if files.headers is not None else []
-        headers = [parse_header_line(i, raw, policy.hash_alg) for i, (_, raw) in enumerate(raw_headers)]
-        problem = mismatch(files, manifest, headers, len(lines))
+            return _fail_bundle(result, files, Reason.MANIFEST_INVALID, problem or "")
+        stream = files.lines("headers.jsonl")
+        headers = [parse_header_line(i, raw, policy.hash_alg) for i, (_, raw) in enumerate(stream)]
+        problem = files_mismatch(files, stream, manifest)
         if problem is not None:
-            return _fail_bundle(result, lines, Reason.MANIFEST_MISMATCH, problem)
-        problem = chain_mismatch(manifest, headers, policy)
-        if problem is not None:
-            return _fail_bundle(result, lines, Reason.CHAIN_MISMATCH, problem)
+            return _fail_bundle(result, files, Reason.MANIFEST_MISMATCH, problem)
+        records = files.lines("records.jsonl")
+        failure, trusted = self._bundle_failure(manifest, headers)
+        if failure is not None:
+            # Every line takes the bundle's reason, unless records.jsonl itself mismatches,
+            # which comes first (spec section 6); the lines are held to be quarantined.
+            lines = list(records)
+            problem = records_mismatch(records, manifest)
+            reason, detail = (Reason.MANIFEST_MISMATCH, problem) if problem is not None else failure
+            return _quarantine_all(result, lines, reason, detail)
         first, last = manifest["first_height"], manifest["last_height"]
-        heights = {h.height for h in headers if h.height is not None} | {first - 1}
-        trusted = self.store.trusted_headers(policy.chain_id, heights)
-        problem = fork(headers, trusted)
-        if problem is not None:
-            return _fail_bundle(result, lines, Reason.FORK_DETECTED, problem)
         check_headers(result, headers, first, trusted, policy)
-        source = manifest["source"]
-        phase = LinePhase(result, headers, first, last, source, policy.hash_alg, self._audit_paths)
-        candidates = phase.run(lines)
+        source, alg = manifest["source"], policy.hash_alg
+        phase = LinePhase(result, headers, first, last, source, alg, self._audit_paths)
+        candidates = phase.run(records)
+        problem = records_mismatch(records, manifest)
+        if problem is not None:
+            # Known only once every line was read: what was judged is dropped, and the
+            # lines are read again to be quarantined.
+            fresh = BundleResult(result.name, result.bundle_id, result.source, result.chain_id, 0)
+            return _fail_bundle(fresh, files, Reason.MANIFEST_MISMATCH, problem)
+        result.lines = records.lines
         self._dedupe(result, candidates)
         result.quarantined.sort(key=lambda q: q.line_no)
         return result
+
+    def _bundle_failure(
+        self, manifest: dict[str, Any], headers: list[ParsedHeader]
+    ) -> tuple[tuple[Reason, str] | None, dict[int, bytes]]:
+        """The bundle-level failure its headers show (the height range, ``chain_mismatch``,
+        ``fork_detected``, in that order), and the trusted header hashes it touches."""
+        policy = self.policy
+        problem = range_mismatch(manifest, headers)
+        if problem is not None:
+            return (Reason.MANIFEST_MISMATCH, problem), {}
+        problem = chain_mismatch(manifest, headers, policy)
+        if problem is not None:
+            return (Reason.CHAIN_MISMATCH, problem), {}
+        heights = {h.height for h in headers if h.height is not None} | {manifest["first_height"] - 1}
+        trusted = self.store.trusted_headers(policy.chain_id, heights)
+        problem = fork(headers, trusted)
+        return ((Reason.FORK_DETECTED, problem) if problem is not None else None), trusted
 
     def _audit_paths(self, header: dict[str, Any], items: list[ProofLine]) -> BlockProof | None:
         """The whole-block proof (``inclusion.block_proof``); a seam where tests turn that path
@@ -125,10 +155,16 @@ class Verifier:
                 result.quarantined.append(QuarantinedLine(line_no, Reason.CONFLICTING_RECORD, detail, raw))
 
 
-def _fail_bundle(
+def _quarantine_all(
     result: BundleResult, lines: list[tuple[int, bytes]], reason: Reason, detail: str
 ) -> BundleResult:
     """Every line quarantined with the bundle's failure."""
     result.bundle_failure = (reason, detail)
+    result.lines = len(lines)
     result.quarantined = [QuarantinedLine(n, reason, detail, raw) for n, raw in lines]
     return result
+
+
+def _fail_bundle(result: BundleResult, files: BundleFiles, reason: Reason, detail: str) -> BundleResult:
+    """Every line of records.jsonl, read now, quarantined with the bundle's failure."""
+    return _quarantine_all(result, list(files.lines("records.jsonl")), reason, detail)

@@ -11,10 +11,10 @@ time, which decides each reason code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from attestations.hashing import hash_function
+from attestations.hashing import hash_function, leaf_hash_of_text
 from attestations.merkle import BlockInclusionVerifier, hex_audit_paths
 from attestations.reasons import Reason
 from attestations.verifier.headers import ParsedHeader
@@ -23,6 +23,7 @@ from attestations.verifier.lines import ProofLine, entries_invalid, parse_line
 from attestations.verifier.outcome import BundleResult, QuarantinedLine, VerifiedRecord
 
 _LEN_64 = {64}
+_WHOLE = 1 << 20  # characters: a longer leaf is hashed in pieces
 
 Candidate = tuple[bytes, VerifiedRecord]
 """A proven line (its raw bytes and record), before duplicates and conflicts are judged."""
@@ -88,7 +89,7 @@ class LinePhase:
         self.candidates: list[Candidate] = []
         self.slow: list[ProofLine] = []
 
-    def run(self, lines: list[tuple[int, bytes]]) -> list[Candidate]:
+    def run(self, lines: Iterable[tuple[int, bytes]]) -> list[Candidate]:
         """Judge ``lines``; return the proven ones in line order."""
         first, fail_at, headers = self.first, self.fail_at, self.headers
         # Trusted headers are valid and sit at consecutive heights from ``first``.
@@ -166,8 +167,12 @@ class LinePhase:
         if packed is None:
             detail = "a proof entry is not 64 lowercase hex characters"
             return QuarantinedLine(line_no, Reason.PROOF_INVALID, detail, raw)
-        leaf_bytes = leaf.encode("utf-8", "surrogatepass")
-        lh = self._hash(b"\x00" + leaf_bytes)
+        # A huge leaf is hashed piece by piece, and its bytes made only once its proof holds.
+        leaf_bytes = leaf.encode("utf-8", "surrogatepass") if len(leaf) <= _WHOLE else None
+        if leaf_bytes is None:
+            lh = leaf_hash_of_text(leaf, self.hash_alg)
+        else:
+            lh = self._hash(b"\x00" + leaf_bytes)
         block = self.blocks.get(height)
         if block is None:
             block = BlockInclusionVerifier(bytes.fromhex(header["root_hash"]), size, self.hash_alg)
@@ -177,4 +182,6 @@ class LinePhase:
         if not block.verify_unchecked(lh, index, path):
             detail = f"audit path of index {index} does not lead to the root of block {height}"
             return QuarantinedLine(line_no, Reason.PROOF_INVALID, detail, raw)
+        if leaf_bytes is None:
+            leaf_bytes = leaf.encode("utf-8", "surrogatepass")
         return proven_record(line, leaf_bytes, lh, header["sealed_at"], self.source)

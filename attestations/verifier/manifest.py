@@ -1,5 +1,6 @@
 """The bundle phase, before any header is judged: the signed manifest (``manifest_invalid``),
-the files it describes (``manifest_mismatch``) and the chain it names (``chain_mismatch``)."""
+the files it describes (``manifest_mismatch``: ``files_mismatch``, ``records_mismatch`` and
+``range_mismatch``, in that order) and the chain it names (``chain_mismatch``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from attestations import FORMAT
 from attestations.canonical import loads_strict
 from attestations.dsse import MANIFEST_PAYLOAD_TYPE, pae
 from attestations.errors import CanonicalizationError
-from attestations.hashing import sha256_hex
 from attestations.policy import TrustPolicy
 from attestations.records import SOURCES
 from attestations.timestamps import TimestampKey, timestamp_key
-from attestations.verifier.bundle import BundleFiles
+from attestations.verifier.bundle import BundleFiles, LineStream
 from attestations.verifier.headers import ParsedHeader
 
 MANIFEST_STRINGS = (
@@ -76,18 +76,30 @@ def _signature_problem(
     return None
 
 
-def mismatch(
-    files: BundleFiles, manifest: dict[str, Any], headers: list[ParsedHeader], lines: int
-) -> str | None:
-    """Why the files differ from what the manifest says of them (``manifest_mismatch``)."""
-    if files.headers is None or files.records is None:
+def files_mismatch(files: BundleFiles, headers: LineStream, manifest: dict[str, Any]) -> str | None:
+    """What ``mismatch`` finds before records.jsonl is read: a JSONL file missing or
+    unreadable, or headers.jsonl's SHA-256 (``headers`` read to its end)."""
+    if not headers.readable or not files.present("records.jsonl"):
         return "headers.jsonl or records.jsonl is missing or unreadable"
-    if sha256_hex(files.headers) != manifest["headers_sha256"]:
+    if headers.hexdigest() != manifest["headers_sha256"]:
         return "headers.jsonl SHA-256 differs from the manifest"
-    if sha256_hex(files.records) != manifest["records_sha256"]:
+    return None
+
+
+def records_mismatch(records: LineStream, manifest: dict[str, Any]) -> str | None:
+    """What ``mismatch`` finds in records.jsonl (``records`` read to its end): unreadable,
+    its SHA-256 or its number of lines."""
+    if not records.readable:
+        return "headers.jsonl or records.jsonl is missing or unreadable"
+    if records.hexdigest() != manifest["records_sha256"]:
         return "records.jsonl SHA-256 differs from the manifest"
-    if lines != manifest["record_count"]:
-        return f"records.jsonl has {lines} lines, the manifest says {manifest['record_count']}"
+    if records.lines != manifest["record_count"]:
+        return f"records.jsonl has {records.lines} lines, the manifest says {manifest['record_count']}"
+    return None
+
+
+def range_mismatch(manifest: dict[str, Any], headers: list[ParsedHeader]) -> str | None:
+    """Why headers.jsonl does not cover the manifest's height range, when it does not."""
     first, last = manifest["first_height"], manifest["last_height"]
     if not headers or first < 0 or first > last:
         return f"headers.jsonl does not cover heights {first}..{last}"

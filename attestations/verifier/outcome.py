@@ -10,6 +10,8 @@ from typing import Any, NamedTuple, Protocol
 
 from attestations.reasons import REASONS
 
+_SPEC_REASONS = frozenset(r.value for r in REASONS)
+
 
 @dataclass(slots=True)
 class VerifiedRecord:
@@ -62,14 +64,20 @@ class BundleResult:
         return {r.value: counts[r] for r in REASONS if counts[r]}
 
     def summary(self) -> dict[str, Any]:
-        """The per-bundle line the CLI prints with ``--json``."""
-        return {
+        """The per-bundle line the CLI prints with ``--json``; a bundle refused before it was
+        judged (a failure that is no reason code of the spec, such as the collector's
+        ``bundle_unreadable``) also has that failure as a member, with its cause."""
+        summary: dict[str, Any] = {
             "bundle_id": self.bundle_id,
             "lines": self.lines,
             "verified": len(self.verified),
             "duplicates": self.duplicates,
             "quarantined": self.quarantine_counts(),
         }
+        failure = self.bundle_failure
+        if failure is not None and failure[0] not in _SPEC_REASONS:
+            summary[failure[0]] = failure[1]
+        return summary
 
 
 class VerifierStore(Protocol):

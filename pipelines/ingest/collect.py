@@ -32,14 +32,16 @@ def read_bundle(
     uri: str, landing_uri: str | None = None, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
 ) -> BundleFiles:
     """The four files of a bundle at a path or URI, read only as ``pipelines.landing``
-    allows (the landing root defaults to the folder two levels up).
+    allows (the landing root defaults to the folder two levels up); on a local file system
+    the two JSONL files are streamed as the verifier reads them, which may then raise
+    ``Unreadable`` too (a file swapped for a link in between).
 
     Raises:
         Unreadable: a file is a link or a special file, lies outside the landing root, or
             the bundle holds more than ``max_bytes``; nothing was read.
     """
     reader = bundle_reader(landing_uri or _landing_root(uri), uri, max_bytes)
-    return BundleFiles.from_reader(uri, reader)
+    return BundleFiles.from_reader(uri, reader, reader.open if reader.local else None)
 
 
 def load_policy(uri: str) -> TrustPolicy:
