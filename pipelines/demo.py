@@ -373,6 +373,8 @@ def _summary(lake: Path, out: Path, figures: dict[str, Any]) -> str:
     try:
         champion = Registry(str(lake / "models")).entry()
         model = f"{champion['model_id']} (out-of-time AUC {champion['metrics']['auc']:.3f})"
+        if champion["metrics"].get("thin_data"):
+            model += f"; thin data: trained with min_bads {champion['metrics']['min_bads']}"
     except RegistryError as exc:
         model = f"none ({exc})"
     lines = [
