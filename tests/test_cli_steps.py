@@ -86,7 +86,7 @@ def world_env(credit_world: Path, smtp: int, monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3000)  # four DAGs and four commands; 44 min with the fixture on a loaded machine
 def test_the_cli_steps_write_what_the_dags_write(
     airflow_db: Path, world_env: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
