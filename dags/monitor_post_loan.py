@@ -46,16 +46,12 @@ def monitor_post_loan() -> None:
     def monitor(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[dict[str, Any]]:
         from datetime import date
 
+        from pipelines import steps
         from pipelines.airflow_edge import run_days, settings
-        from pipelines.monitor import Catalogue, monitor_days
 
-        s = settings()
         p = params or {}
         days = [date.fromisoformat(d) for d in run_days(p, dag_run)]
-        step = int(p.get("every_days") or 1)
-        days = sorted(set(days[::step]) | {days[-1]})
-        catalogue = Catalogue.load(s.monitor_rules or None)
-        return monitor_days(s, days, catalogue, s.webhook_url)
+        return steps.monitor(settings(), days, int(p.get("every_days") or 1))
 
     @task
     def deliver(summary: list[dict[str, Any]]) -> dict[str, int]:

@@ -45,11 +45,12 @@ from pipelines.airflow_edge import asset, task_failure_alert
 def review_in_loan() -> None:
     @task(outlets=[asset("in_loan_reviews")])
     def review(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, int]:
-        from pipelines.airflow_edge import run_days, settings
-        from pipelines.review import run
+        from datetime import date
 
-        s = settings()
-        return run(s, run_days(params, dag_run))
+        from pipelines import steps
+        from pipelines.airflow_edge import run_days, settings
+
+        return steps.review(settings(), [date.fromisoformat(d) for d in run_days(params, dag_run)])
 
     review()
 

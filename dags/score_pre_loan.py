@@ -42,27 +42,20 @@ def score_pre_loan() -> None:
     def days(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[str]:
         from datetime import date
 
+        from pipelines import steps
         from pipelines.airflow_edge import run_days, settings
-        from pipelines.scoring import application_days
 
-        wanted = run_days(params, dag_run)
-        found = application_days(
-            settings().bank_uri, date.fromisoformat(wanted[0]), date.fromisoformat(wanted[-1])
-        )
-        return [d.isoformat() for d in found] or wanted[-1:]
+        wanted = [date.fromisoformat(d) for d in run_days(params, dag_run)]
+        return [d.isoformat() for d in steps.scoring_days(settings(), wanted)]
 
     @task(outlets=[asset("pre_loan_scores")])
     def score(batch: list[str]) -> int:
         from datetime import date
 
+        from pipelines import steps
         from pipelines.airflow_edge import settings
-        from pipelines.model_keys import model_keys
-        from pipelines.scoring import score_days
 
-        s = settings()
-        days = [date.fromisoformat(d) for d in batch]
-        counts = score_days(s.lake_uri, s.bank_uri, s.models_uri, days, model_keys(s))
-        return sum(counts.values())
+        return steps.score(settings(), [date.fromisoformat(d) for d in batch])
 
     score(days())
 

@@ -20,20 +20,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from pipelines.airflow_edge import asset, task_failure_alert
-
-
-def _training_args(params: dict[str, Any] | None) -> tuple[tuple[str, str, str], dict[str, Any]]:
-    """The lake, bank and models URIs, and the training parameters (with the model-signing
-    key), of this run."""
-    from pipelines.airflow_edge import settings
-    from pipelines.model_keys import model_keys
-
-    p, s = params or {}, settings()
-    return (s.lake_uri, s.bank_uri, s.models_uri), {
-        "keys": model_keys(s),
-        "oot_share": float(p.get("oot_share", 0.3)),
-        "min_bads": (int(p.get("min_bads_train", 20)), int(p.get("min_bads_oot", 5))),
-    }
+from pipelines.steps import TRAIN_DEFAULTS
 
 
 @dag(
@@ -45,9 +32,9 @@ def _training_args(params: dict[str, Any] | None) -> tuple[tuple[str, str, str],
     max_active_runs=1,
     tags=["smecredit", "models"],
     params={
-        "oot_share": Param(0.3, type="number", minimum=0.1, maximum=0.5),
-        "min_bads_train": Param(20, type="integer", minimum=1),
-        "min_bads_oot": Param(5, type="integer", minimum=1),
+        "oot_share": Param(TRAIN_DEFAULTS["oot_share"], type="number", minimum=0.1, maximum=0.5),
+        "min_bads_train": Param(TRAIN_DEFAULTS["min_bads_train"], type="integer", minimum=1),
+        "min_bads_oot": Param(TRAIN_DEFAULTS["min_bads_oot"], type="integer", minimum=1),
     },
     default_args={
         "owner": "credit-risk",
@@ -61,36 +48,27 @@ def train_models() -> None:
     def train(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from pipelines import steps
+        from pipelines.airflow_edge import settings
         from pipelines.scoring import ScoringError
-        from pipelines.scoring import train as run
 
-        uris, kwargs = _training_args(params)
         try:
-            result = run(*uris, **kwargs)
+            return steps.train(settings(), params)
         except ScoringError as exc:
             raise AirflowFailException(str(exc)) from None  # more retries will not add defaults
-        return {
-            "champion": result.champion["model_id"],
-            "challenger": result.challenger["model_id"],
-            "oot_auc": result.champion["metrics"]["auc"],
-            "challenger_oot_auc": result.challenger["metrics"]["auc"],
-            "train_rows": result.train_rows,
-            "oot_rows": result.test_rows,
-        }
 
     @task(outlets=[asset("models")])
     def train_behaviour(params: dict[str, Any] | None = None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from pipelines import steps
+        from pipelines.airflow_edge import settings
         from pipelines.scoring import ScoringError
-        from pipelines.scoring.behaviour import train_behaviour as run
 
-        uris, kwargs = _training_args(params)
         try:
-            entry = run(*uris, **kwargs)
+            return steps.train_behaviour(settings(), params)
         except ScoringError as exc:
             raise AirflowSkipException(str(exc)) from None  # the monitor keeps the pre-loan model
-        return {"behaviour": entry["model_id"], "oot_auc": entry["metrics"]["auc"]}
 
     train() >> train_behaviour()
 

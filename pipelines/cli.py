@@ -75,6 +75,8 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     from pipelines.lake import check_writable
 
     lake = args.lake or Settings.from_env().lake_uri
+    if not args.create and not _exists(lake):
+        return _fail(f"the lake root {lake} does not exist (give --create to make it)", 1)
     print(json.dumps(check_writable(lake)))
     return 0
 
@@ -119,11 +121,14 @@ def cmd_features(args: argparse.Namespace) -> int:
         return 0
     if args.as_of is None:
         return _fail("give --as-of YYYY-MM-DD (or --dictionary)")
+    if args.through is not None and args.through < args.as_of:
+        return _fail(f"--through {args.through} is before --as-of {args.as_of}")
     from pipelines.config import Settings
 
-    lake = Settings.from_env().lake_uri
+    settings = Settings.from_env()
+    shards = args.shards or settings.feature_shards
     for as_of in month_ends(args.as_of, args.through or args.as_of):
-        uri, rows = build_snapshot(lake, as_of, shards=args.shards)
+        uri, rows = build_snapshot(settings.lake_uri, as_of, shards=shards)
         print(f"features as of {as_of}: {rows} firms written to {uri}")
     return 0
 
@@ -168,23 +173,21 @@ def _print_table(frame: object, columns: Sequence[str]) -> None:
 
 def cmd_scores(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
+    from pipelines.listing import cut_notice, percent, table_text, whole
     from pipelines.scoring import read_scores
 
     scores = read_scores(Settings.from_env().lake_uri)
     if args.firm:
         scores = scores[scores["firm_id"] == args.firm]
-    cols = [
-        "application_id",
-        "firm_id",
-        "applied_on",
-        "as_of",
-        "pd",
-        "score",
-        "grade",
-        "reason_1",
-        "reason_2",
-    ]
-    _print_table(scores.sort_values("applied_on").tail(args.limit), cols)
+        if scores.empty:
+            return _fail(f"no pre-loan score for firm {args.firm}", 1)
+        print(_firm_scores(scores.sort_values("applied_on")))
+        return 0
+    cols = ["application_id", "firm_id", "applied_on", "as_of", "pd", "score", "grade"]
+    cols += ["reason_1", "reason_2"]
+    shown = scores.sort_values("applied_on").tail(args.limit)
+    print(table_text(shown, cols, {"pd": percent, "score": whole}))
+    print(cut_notice(len(shown), len(scores), "scores, the latest applications"))
     return 0
 
 
@@ -240,6 +243,33 @@ def _alert_detail(lake: str, alert_id: str) -> int:
         note = f": {h.note}" if isinstance(h.note, str) and h.note else ""
         print(f"  acknowledged by {h.acknowledged_by} at {h.acknowledged_at:%Y-%m-%d %H:%M} UTC{note}")
     return 0
+
+
+def _firm_scores(scores: object) -> str:
+    """Each of a firm's scores with every reason code the table holds, each with its meaning
+    from the feature dictionary."""
+    import re
+
+    import pandas as pd
+
+    from pipelines.features.catalogue import FEATURES
+    from pipelines.listing import percent, whole
+
+    assert isinstance(scores, pd.DataFrame)
+    meaning = {f.name: f.description for f in FEATURES}
+    reasons = [c for c in scores.columns if re.fullmatch(r"reason_\d+", c)]
+    lines = []
+    for row in scores.itertuples(index=False):
+        r = row._asdict()
+        lines.append(
+            f"{r['application_id']} applied {r['applied_on']} (features as of {r['as_of']}): score "
+            f"{whole(r['score'])}, PD {percent(r['pd'])}, grade {r['grade']} (model {r['model_id']})"
+        )
+        for k, col in enumerate(reasons, start=1):
+            code = r[col]
+            if code:
+                lines.append(f"  reason {k}: {code}" + (f" -- {meaning[code]}" if code in meaning else ""))
+    return "\n".join(lines)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -417,8 +447,8 @@ def _ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
     p = sub.add_parser("ingest", help="collect, verify, validate and land pending bundles (no scheduler)")
     p.add_argument("--source", action="append", choices=list(SOURCES))
-    p.add_argument("--limit", type=int, default=None, help="at most this many bundles")
-    p.add_argument("--max-quality-failure-rate", type=float, default=0.05)
+    p.add_argument("--limit", type=_positive, default=None, help="at most this many bundles")
+    p.add_argument("--max-quality-failure-rate", type=_rate, default=0.05, help="0-1 (default 0.05)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("simulate", help="generate a simulated SME economy with signed ledger exports")
@@ -443,6 +473,7 @@ def _ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 
     p = sub.add_parser("healthcheck", help="check that the lake root accepts an atomic write")
     p.add_argument("--lake", help="lake URI (default: SMECREDIT_LAKE_URI)")
+    p.add_argument("--create", action="store_true", help="create the lake root when it does not exist")
     p.set_defaults(func=cmd_healthcheck)
 
 
@@ -451,7 +482,11 @@ def _reading_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p = sub.add_parser("features", help="build the feature snapshot of the month ending on or before a date")
     p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: the month end on or before it is built")
     p.add_argument("--through", type=_date, help="YYYY-MM-DD: also build every month end up to this one")
-    p.add_argument("--shards", type=int, default=1, help="firm_id hash shards (same rows for any count)")
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        help="firm_id hash shards (same rows for any count; default SMECREDIT_FEATURE_SHARDS)",
+    )
     p.add_argument("--dictionary", action="store_true", help="print the feature dictionary (Markdown)")
     p.set_defaults(func=cmd_features)
 
@@ -460,8 +495,8 @@ def _reading_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("scores", help="print pre-loan scores")
-    p.add_argument("--firm", help="only this firm (its USCC)")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--firm", help="only this firm (its USCC): every score with all its reasons")
+    p.add_argument("--limit", type=_positive, default=50, help="the latest N applications (default 50)")
     p.set_defaults(func=cmd_scores)
 
     p = sub.add_parser("alerts", help="print post-loan alerts, show one, or acknowledge one")
@@ -478,11 +513,211 @@ def _reading_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.set_defaults(func=cmd_export)
 
 
+def _run_days(args: argparse.Namespace) -> list[date] | str:
+    """The days of ``--day``/``--through`` (default: yesterday, as a scheduled run), or the
+    one-line reason they are unusable."""
+    from datetime import timedelta
+
+    from pipelines import steps
+
+    first = args.day or date.today() - timedelta(days=1)
+    if args.through is not None and args.through < first:
+        return f"--through {args.through} is before --day {first}"
+    return steps.days_from(first, args.through)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines import steps
+    from pipelines.config import Settings
+    from pipelines.scoring import ScoringError
+    from pipelines.sizing import measure_books
+
+    settings = Settings.from_env()
+    params = {
+        "oot_share": args.oot_share,
+        "min_bads_train": args.min_bads_train,
+        "min_bads_oot": args.min_bads_oot,
+    }
+    print(f"training data: {measure_books(settings.bank_uri, args.oot_share).line()}", flush=True)
+    result = steps.train(settings, params)
+    thin = " (thin data: trained below the standard thresholds)" if result["thin_data"] else ""
+    print(
+        f"champion {result['champion']}: out-of-time AUC {result['oot_auc']:.3f} on {result['oot_rows']:,} "
+        f"applications, trained on {result['train_rows']:,}{thin}"
+    )
+    print(f"challenger {result['challenger']}: out-of-time AUC {result['challenger_oot_auc']:.3f}")
+    if args.no_behaviour:
+        return 0
+    try:
+        behaviour = steps.train_behaviour(settings, params)
+    except ScoringError as exc:  # as the DAG skips its task: the monitor keeps the pre-loan model
+        print(f"behaviour model not trained ({exc}); the monitor keeps using the pre-loan model")
+        return 0
+    print(f"behaviour {behaviour['behaviour']}: out-of-time AUC {behaviour['oot_auc']:.3f}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from pipelines import steps
+    from pipelines.config import Settings
+
+    wanted = _run_days(args)
+    if isinstance(wanted, str):
+        return _fail(wanted)
+    settings = Settings.from_env()
+    days = steps.scoring_days(settings, wanted)
+    scored = steps.score(settings, days)
+    print(f"scored {scored:,} applications of {len(days)} days ({days[0]} to {days[-1]}) "
+          f"into {settings.lake_uri.rstrip('/')}/scores/pre_loan")  # fmt: skip
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from pipelines import steps
+    from pipelines.config import Settings
+
+    days = _run_days(args)
+    if isinstance(days, str):
+        return _fail(days)
+    settings = Settings.from_env()
+    counts = steps.review(settings, days)
+    print(f"reviewed {counts['reviewed']:,} applications of {counts['days']} days ({days[0]} to {days[-1]}) "
+          f"into {settings.lake_uri.rstrip('/')}/reviews/in_loan")  # fmt: skip
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pipelines import steps
+    from pipelines.config import Settings
+
+    days = _run_days(args)
+    if isinstance(days, str):
+        return _fail(days)
+    for summary in steps.monitor(Settings.from_env(), days, args.every_days):
+        print(json.dumps(summary))
+    if args.no_deliver:
+        print("digests left in the outbox (--no-deliver)")
+        return 0
+    from pipelines.airflow_edge import deliver_outbox
+
+    try:
+        counts = deliver_outbox()
+    except RuntimeError as exc:  # refused messages stay pending with a backoff
+        return _fail(str(exc), 1)
+    print("delivered: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def _step_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``train``, ``score``, ``review`` and ``monitor``: the DAGs' steps without a scheduler
+    (pipelines/steps.py: the same calls, params and defaults as the DAG tasks)."""
+    from pipelines.steps import TRAIN_DEFAULTS
+
+    p = sub.add_parser("train", help="train, validate out of time and register the models (train_models)")
+    p.add_argument(
+        "--oot-share",
+        type=_share,
+        default=TRAIN_DEFAULTS["oot_share"],
+        help="newest share of applications held out of time, 0.1-0.5 (default 0.3)",
+    )
+    p.add_argument(
+        "--min-bads-train",
+        type=_positive,
+        default=TRAIN_DEFAULTS["min_bads_train"],
+        help="defaults needed in training (default 20)",
+    )
+    p.add_argument(
+        "--min-bads-oot",
+        type=_positive,
+        default=TRAIN_DEFAULTS["min_bads_oot"],
+        help="defaults needed out of time (default 5)",
+    )
+    p.add_argument("--no-behaviour", action="store_true", help="train the pre-loan models only")
+    p.set_defaults(func=cmd_train)
+    for name, dag, what, func in (
+        ("score", "score_pre_loan", "score the applications of a day or range", cmd_score),
+        ("review", "review_in_loan", "review scored applications against the chain and decide", cmd_review),
+        ("monitor", "monitor_post_loan", "behaviour scores and alerts; deliver digests", cmd_monitor),
+    ):
+        p = sub.add_parser(name, help=f"{what} ({dag})")
+        p.add_argument("--day", type=_date, help="YYYY-MM-DD: first day (default: yesterday)")
+        p.add_argument("--through", type=_date, help="YYYY-MM-DD: last day (default: --day)")
+        p.set_defaults(func=func)
+    p.add_argument("--every-days", type=_positive, default=1, help="monitor every n-th day of the range")
+    p.add_argument("--no-deliver", action="store_true", help="leave the digests in the outbox")  # fmt: skip
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"not a share between 0.1 and 0.5: {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"not a rate between 0 and 1: {text!r}")
+    return value
+
+
+def _exists(uri: str) -> bool:
+    from pipelines.lake import filesystem
+
+    fs, path = filesystem(uri)
+    return bool(fs.exists(path))
+
+
+# What each command reads and must find there before it starts (a missing folder is a
+# one-line error, never an empty answer).
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "ingest": ("landing",),
+    "features": ("lake",),
+    "train": ("lake", "bank"),
+    "score": ("lake", "bank"),
+    "review": ("lake", "bank"),
+    "monitor": ("lake", "bank"),
+    "report": ("lake",),
+    "scores": ("lake",),
+    "alerts": ("lake",),
+    "export": ("lake",),
+    "ecl": ("lake", "bank"),
+    "model-health": ("lake",),
+}
+
+
+def _missing_location(args: argparse.Namespace) -> str | None:
+    """Why ``args.command`` cannot start: a location it reads does not exist."""
+    from pipelines.config import ENV_BANK, ENV_LAKE, ENV_LANDING, Settings
+
+    needs = _NEEDS.get(args.command, ())
+    if not needs or getattr(args, "dictionary", False):
+        return None
+    s = Settings.from_env()
+    where = {
+        "lake": (s.lake_uri, ENV_LAKE, "lake"),
+        "landing": (s.landing_uri, ENV_LANDING, "landing zone"),
+        "bank": (s.bank_uri, ENV_BANK, "bank's books"),
+    }
+    for need in needs:
+        uri, variable, what = where[need]
+        if not _exists(uri):
+            return f"the {what} {uri} does not exist (set {variable})"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="smecredit", description="SME credit pipeline on chain-attested records.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _ledger_commands(sub)
+    _step_commands(sub)
     _reading_commands(sub)
     _portfolio_commands(sub)
     _add_evidence(sub)
@@ -515,7 +750,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipelines.errors import SmecreditError
 
     args = build_parser().parse_args(argv)
+    start = getattr(args, "as_of", None) or getattr(args, "day", None)
+    through = getattr(args, "through", None)
+    if start is not None and through is not None and through < start:
+        flag = "--as-of" if getattr(args, "as_of", None) else "--day"
+        return _fail(f"--through {through} is before {flag} {start}")
     try:
+        missing = _missing_location(args)
+        if missing:
+            return _fail(missing, 1)
         code: int = args.func(args)
     except AttestationError as exc:
         return _fail(str(exc), 2)

@@ -133,13 +133,14 @@ def run_demo(
     firms: int = 2000,
     months: int = 30,
     world: dict[str, Any] | None = None,
-    min_bads: tuple[int, int] = (20, 5),
+    min_bads: tuple[int, int] | None = None,
     monitor_months: int = 6,
     seed: int = 7,
 ) -> int:
     """Run the demo into ``out`` (default ``demo-output/``); return the exit code. Progress and
     the summary go to the console; Airflow's own logs (and anything else written to this
-    process's stdout and stderr) to ``<out>/airflow.log``."""
+    process's stdout and stderr) to ``<out>/airflow.log``. ``min_bads`` (training, out of
+    time) defaults to what the world's books give (``pipelines.sizing.fit_thresholds``)."""
     out = (out or DEFAULT_DATA).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with logs_to(out / "airflow.log") as console:
@@ -153,7 +154,7 @@ def _demo(
     firms: int,
     months: int,
     world: dict[str, Any] | None,
-    min_bads: tuple[int, int],
+    min_bads: tuple[int, int] | None,
     monitor_months: int,
     seed: int,
     console: TextIO,
@@ -171,6 +172,9 @@ def _demo(
     summary = simulate(cfg, world_dir)
     show(f"      {sum(summary.records.values()):,} records in {summary.bundles} signed bundles, "
           f"{summary.applications} loan applications, {summary.defaults} defaults")  # fmt: skip
+    min_bads = _thresholds(world_dir / "bank", min_bads, show)
+    if min_bads is None:
+        return 1
     victim = max(world_dir.glob("landing/supply_chain/*"), key=lambda p: p.stat().st_size)
     tamper_bundle(victim, victim.with_name(f"{victim.name}-forged-copy"), "edit-record", world_dir)
     show(f"      plus a forged copy of {victim.name} (one record edited, manifest re-signed)")
@@ -218,6 +222,29 @@ def _demo(
     show(f"demo finished in {time.perf_counter() - started:.0f}s. World: {world_dir}; lake: {lake}; "
           f"report: {out / 'report.html'}")  # fmt: skip
     return 0
+
+
+def _thresholds(
+    bank: Path, given: tuple[int, int] | None, show: Callable[[str], None]
+) -> tuple[int, int] | None:
+    """The training thresholds for this world, said before the long work: how many defaults
+    its books will give the models, what that means, and the thresholds that fit (``given``
+    when the caller chose them). None (having said why) when there is too little to train."""
+    from pipelines.sizing import SizingError, fit_thresholds, is_thin, measure_books
+
+    size = measure_books(str(bank))
+    show(f"      the models will learn from {size.line()}")
+    if given is not None:
+        chosen = given
+    else:
+        try:
+            chosen = fit_thresholds(size)
+        except SizingError:
+            show("stopping before ingest: train_models would fail on this world")
+            return None
+    if is_thin(chosen):
+        show(f"      training thresholds: {chosen[0]} defaults in training, {chosen[1]} out of time")
+    return chosen
 
 
 def _dag_runs(
@@ -346,6 +373,8 @@ def _summary(lake: Path, out: Path, figures: dict[str, Any]) -> str:
     try:
         champion = Registry(str(lake / "models")).entry()
         model = f"{champion['model_id']} (out-of-time AUC {champion['metrics']['auc']:.3f})"
+        if champion["metrics"].get("thin_data"):
+            model += f"; thin data: trained with min_bads {champion['metrics']['min_bads']}"
     except RegistryError as exc:
         model = f"none ({exc})"
     lines = [

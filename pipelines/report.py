@@ -269,7 +269,19 @@ def models_section(models_uri: str, keys: ModelKeys | None = None) -> str:
         }
         for e in entries
     ]
-    return _section("Models (out-of-time validation)", table_html(pd.DataFrame(rows)), signer)
+    thin = [
+        f"{e['model_id']} (min_bads {e['metrics']['min_bads']})"
+        for e in entries
+        if e["metrics"].get("thin_data")
+    ]
+    thin_note = (  # pipelines.sizing: trained below the standard thresholds on a small world
+        f"<p><strong>Thin data:</strong> {html.escape(', '.join(thin))} trained with fewer defaults than "
+        "the standard 20 in training and 5 out of time; intervals are wide and the out-of-time "
+        "figures say little.</p>"
+        if thin
+        else ""
+    )
+    return _section("Models (out-of-time validation)", thin_note + table_html(pd.DataFrame(rows)), signer)
 
 
 def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:

@@ -68,6 +68,7 @@ def test_a_bad_setting_is_one_line_and_exit_1(
 def test_an_unusable_policy_is_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "landing").mkdir()  # a landing zone that exists: the policy is what fails
     monkeypatch.setenv("SMECREDIT_LANDING_URI", str(tmp_path / "landing"))
     monkeypatch.setenv("SMECREDIT_LAKE_URI", str(tmp_path / "lake"))
     monkeypatch.setenv("SMECREDIT_TRUST_POLICY", str(tmp_path / "absent.json"))

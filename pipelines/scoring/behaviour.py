@@ -110,6 +110,7 @@ def train_behaviour(
         test_df["bad"].to_numpy(),
         (str(train_df["month_end"].min()), str(train_df["month_end"].max())),
         (str(test_df["month_end"].min()), str(test_df["month_end"].max())),
+        min_bads,
     )
     return validate_and_register(
         Registry(models_uri, keys),

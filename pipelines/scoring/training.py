@@ -20,6 +20,7 @@ from pipelines.features import FEATURE_NAMES
 from pipelines.scoring.errors import ScoringError
 from pipelines.scoring.inputs import with_features
 from pipelines.scoring.labels import labels
+from pipelines.sizing import STANDARD_MIN_BADS, is_thin
 
 FAMILY = "pre_loan"
 
@@ -82,7 +83,7 @@ def train(
     card = Scorecard().fit(X_train, y_train)
     trends = {k: v for k, v in card.monotone_trends().items() if k in card.features_}
     challenger = Challenger(monotone=trends).fit(X_train, y_train)
-    sample = Sample(X_train, y_train, X_test, y_test, window, oot)
+    sample = Sample(X_train, y_train, X_test, y_test, window, oot, min_bads)
     champion = validate_and_register(registry, card, card, FAMILY, "champion", sample, "pre-loan scorecard")
     second = validate_and_register(
         registry, challenger, card, FAMILY, "challenger", sample, "pre-loan challenger"
@@ -100,6 +101,7 @@ class Sample:
     y_test: np.ndarray
     window: tuple[str, str]
     oot: tuple[str, str]
+    min_bads: tuple[int, int] = STANDARD_MIN_BADS  # the thresholds trained with (pipelines.sizing)
 
 
 def validate_and_register(
@@ -119,6 +121,8 @@ def validate_and_register(
         "oot_rows": len(X_test),
         "oot_window": list(sample.oot),
         "grades_monotone": _monotone(calib),
+        "min_bads": list(sample.min_bads),
+        "thin_data": is_thin(sample.min_bads),  # trained below the standard thresholds
     }
     extra = ""
     if model is card:
