@@ -173,7 +173,8 @@ def _print_table(frame: object, columns: Sequence[str]) -> None:
 
 def cmd_scores(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
-    from pipelines.listing import cut_notice, percent, table_text, whole
+    from pipelines.listing import percent, table_text, whole
+    from pipelines.readable import showing
     from pipelines.scoring import read_scores
 
     scores = read_scores(Settings.from_env().lake_uri)
@@ -187,7 +188,7 @@ def cmd_scores(args: argparse.Namespace) -> int:
     cols += ["reason_1", "reason_2"]
     shown = scores.sort_values("applied_on").tail(args.limit)
     print(table_text(shown, cols, {"pd": percent, "score": whole}))
-    print(cut_notice(len(shown), len(scores), "scores, the latest applications"))
+    print(showing(len(shown), len(scores), "scores, the latest applications") or f"{len(scores):,} scores")
     return 0
 
 
@@ -215,7 +216,7 @@ def _alerts_listing(alerts: object, limit: int) -> None:
         print("  ".join(f"{row[c]!s:<{widths[c]}}" for c in cols).rstrip())
         if i:  # the rule's sentence under its alert
             print(f"    {row['description']}")
-    note = showing(min(limit, len(frame)), len(frame))
+    note = showing(min(limit, len(frame)), len(frame), "alerts")
     if note:
         print(note)
 

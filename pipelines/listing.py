@@ -1,5 +1,6 @@
-"""How the command line lists rows to people: the notice when a listing is cut, and figures
-rounded as people read them (scores as whole points, probabilities as percentages)."""
+"""How the command line lists rows to people: tables of figures rounded as people read them
+(scores as whole points, probabilities as percentages; the cut notice is
+``readable.showing``)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,12 @@ from typing import Any
 
 import pandas as pd
 
-
-def cut_notice(shown: int, total: int, what: str = "rows") -> str:
-    """``showing 50 of 277 <what> (--limit N)`` when a listing shows fewer rows than it has,
-    else ``<total> <what>``."""
-    if shown < total:
-        return f"showing {shown:,} of {total:,} {what} (--limit N)"
-    return f"{total:,} {what}"
+from pipelines import readable
 
 
 def percent(value: Any, digits: int = 1) -> str:
     """A probability as a percentage (``0.0213`` -> ``2.1%``); empty when missing."""
-    return "" if value is None or pd.isna(value) else f"{float(value) * 100:.{digits}f}%"
+    return "" if value is None or pd.isna(value) else readable.percent(float(value), digits)
 
 
 def whole(value: Any) -> str:

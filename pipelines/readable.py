@@ -44,7 +44,8 @@ def count(n: float | int, noun: str, plural: str | None = None) -> str:
     return f"{whole:,} {noun if whole == 1 else plural or noun + 's'}"
 
 
-def showing(shown: int, total: int, option: str = "--limit N") -> str:
-    """What a listing cut at ``shown`` rows says: ``showing 50 of 277 (--limit N)``; empty
-    when nothing was left out."""
-    return f"showing {shown} of {total} ({option})" if shown < total else ""
+def showing(shown: int, total: int, what: str = "", option: str = "--limit N") -> str:
+    """What a listing cut at ``shown`` rows says: ``showing 50 of 277 scores (--limit N)``;
+    empty when nothing was left out."""
+    noun = f" {what}" if what else ""
+    return f"showing {shown:,} of {total:,}{noun} ({option})" if shown < total else ""

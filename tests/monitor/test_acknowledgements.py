@@ -92,7 +92,7 @@ def test_acknowledging_without_a_name_is_a_one_line_error(
 def test_a_listing_says_how_many_it_left_out(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--open", "--limit", "2")
     lines = out.splitlines()
-    assert code == 0 and lines[-1] == "showing 2 of 3 (--limit N)"
+    assert code == 0 and lines[-1] == "showing 2 of 3 alerts (--limit N)"
     assert lines[1].split()[1] == "critical"  # most severe first
     code, out, _ = run(capsys)
     assert "showing" not in out and "(L3)" in out
