@@ -104,7 +104,7 @@ def test_a_lake_that_does_not_exist_is_a_one_line_error(
     monkeypatch.setenv("SMECREDIT_LAKE_URI", str(tmp_path / "missing"))
     code, out, err = run(capsys, "--open")
     assert code == 1 and out == "" and err.count("\n") == 1
-    assert err.startswith("smecredit: error: no lake at ")
+    assert err.startswith("smecredit: error: the lake ") and "does not exist" in err
     assert not (tmp_path / "missing").exists()
 
 
