@@ -50,6 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         settings.trust_policy,
         args.max_quality_failure_rate,
         max_bundle_bytes=settings.max_bundle_bytes,
+        state_uri=settings.state_uri,
     )
     report = ingest(
         cfg, sources=args.source or SOURCES, limit=args.limit

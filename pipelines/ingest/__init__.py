@@ -30,7 +30,7 @@ from pipelines.ingest.collect import (
 )
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.run import IngestReport, ingest
-from pipelines.ingest.state import lake_state
+from pipelines.ingest.state import ingest_state
 from pipelines.schemas import KINDS
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "IngestReport",
     "in_height_order",
     "ingest",
-    "lake_state",
+    "ingest_state",
     "list_bundles",
     "load_policy",
     "pending",
