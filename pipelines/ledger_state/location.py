@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fsspec.core import split_protocol
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -32,11 +33,11 @@ def state_uri(lake_uri: str, configured: str = "") -> str:
                 f"{ENV_STATE_URI}={configured!r}: the state store is sqlite:/// or postgresql+psycopg://"
             )
         return configured
-    fs, root = filesystem(lake_uri)
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol not in ("file", "local"):
+    protocol, _ = split_protocol(lake_uri)
+    if protocol not in (None, "file", "local"):
         raise ConfigError(
             f"the lake {lake_uri} is not a local path: set {ENV_STATE_URI} "
             "(postgresql+psycopg://... for a shared state store)"
         )
+    _, root = filesystem(lake_uri)
     return f"sqlite:///{Path(root).resolve() / DEFAULT_FILE}"
