@@ -53,7 +53,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         state_uri=settings.state_uri,
     )
     report = ingest(
-        cfg, sources=args.source or SOURCES, limit=args.limit
+        cfg, sources=args.source or SOURCES, limit=args.limit, batch_size=settings.ingest_batch
     )
     for row in report.rows:
         keys = (

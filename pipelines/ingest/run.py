@@ -36,7 +36,7 @@ from pipelines.ingest.refusals import (
     remove_landed,
     unreadable_key,
 )
-from pipelines.ingest.state import StateView, claim, ingest_state, remove_files
+from pipelines.ingest.state import StateView, claim, ingest_state, remove_files, tolerated_headers
 from pipelines.ingest.verify import VerifiedBundle, verify_bundle
 from pipelines.lake import write_atomic
 from pipelines.landing import Unreadable
@@ -135,6 +135,7 @@ def _attempt(
     row = land_bundle(run.cfg, item, failed, seconds)
     reached("files_written")
     reads = view.reads.get(item.result.name, Reads())
+    reads.tolerated = tolerated_headers(item.files, run.policy.hash_alg)
     if run.store.commit_bundle(run.chain, item.result, row, paths, reads):
         reached("committed")
         return row

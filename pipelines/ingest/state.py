@@ -10,9 +10,11 @@ gave per bundle: the store's commit checks those answers still hold (``Reads``).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
-from attestations.verifier import BundleResult
+from attestations.verifier import BundleFiles, BundleResult
+from attestations.verifier.bundle import split_lines
+from attestations.verifier.headers import parse_header_line
 from pipelines.ingest.config import IngestConfig
 from pipelines.lake import filesystem, safe_name
 from pipelines.ledger_state import Reads, StateStore, migrate_old_state, state_uri
@@ -55,6 +57,23 @@ class StateView:
         for r in result.verified:
             self._records.pop(r.record_id, None)
         self.reads.pop(result.name, None)
+
+
+def tolerated_headers(files: BundleFiles, hash_alg: str) -> dict[int, bytes]:
+    """The header hashes a bundle's outcome does not change for, when they are trusted by
+    another bundle after it was judged: each of its own headers' hash at its height, and its
+    first header's ``prev_hash`` at the height below (``Reads.tolerated``)."""
+    out: dict[int, bytes] = {}
+    lines = split_lines(files.headers) if files.headers is not None else []
+    for i, (_, raw) in enumerate(lines):
+        parsed = parse_header_line(i, raw, hash_alg)
+        if parsed.height is None or parsed.header_hash is None:
+            continue
+        out.setdefault(parsed.height, parsed.header_hash)
+        if i == 0 and parsed.header is not None:
+            with suppress(ValueError):
+                out.setdefault(parsed.height - 1, bytes.fromhex(str(parsed.header.get("prev_hash"))))
+    return out
 
 
 @contextmanager

@@ -102,6 +102,11 @@ def test_a_header_trusted_meanwhile_makes_the_commit_stale(state_uri: str) -> No
         second_reads = Reads({9: None, 10: None}, {"b": None})  # it asked about its parent
         assert store.commit_bundle(CHAIN, first, row(first), [], reads_of(store, first))
         assert not store.commit_bundle(CHAIN, second, row(second), [], second_reads)
+        second_reads.tolerated = {9: b"OTHER", 10: b"H10"}  # it links to another parent: stale
+        assert not store.commit_bundle(CHAIN, second, row(second), [], second_reads)
+        second_reads.tolerated = {9: b"H9", 10: b"H10"}  # the parent it links to: same outcome
+        assert store.commit_bundle(CHAIN, second, row(second), [], second_reads)
+        assert store.trusted_headers(CHAIN, [9, 10]) == {9: b"H9", 10: b"H10"}
 
 
 def test_one_worker_claims_a_bundle_and_the_chain_lock_excludes_others(state_uri: str) -> None:
