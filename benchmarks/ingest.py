@@ -124,9 +124,7 @@ def main() -> None:
     for k in ("collect", "verify", "validate", "land"):
         print(f"  {k:>9}: {100 * mid[k] / mid['total']:5.1f}%")
     print(f"  {'other':>9}: {100 * other / mid['total']:5.1f}%  (state store, planning)")
-    print(
-        f"one ingest process:  {records / t_one:,.0f} records/s (median {t_one:.2f}s, start-up included)"
-    )
+    print(f"one ingest process:  {records / t_one:,.0f} records/s (median {t_one:.2f}s, start-up included)")
     print(f"{args.workers} ingest processes: {records / t_many:,.0f} records/s (median {t_many:.2f}s)")
     print(f"  {args.workers} workers / 1 worker: {t_one / t_many:.2f}x (target >= 1.7 for 2 on 2 cores)")
 

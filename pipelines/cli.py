@@ -52,9 +52,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         max_bundle_bytes=settings.max_bundle_bytes,
         state_uri=settings.state_uri,
     )
-    report = ingest(
-        cfg, sources=args.source or SOURCES, limit=args.limit, batch_size=settings.ingest_batch
-    )
+    report = ingest(cfg, sources=args.source or SOURCES, limit=args.limit, batch_size=settings.ingest_batch)
     for row in report.rows:
         keys = (
             "bundle_id",

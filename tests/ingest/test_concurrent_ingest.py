@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from pipelines.ledger_state import StateStore
 from pipelines.simulate import WorldConfig, simulate
 from tests.ingest.lakes import check_consistent, cli_env, facts, ingest_process
 
-SUBSETS = {
+SUBSETS: dict[str, list[list[str]]] = {
     "same": [[], [], [], []],
     "overlapping": [
         ["--source", "social_insurance", "--source", "supply_chain"],
@@ -38,7 +39,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def serial(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def serial(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     lake = tmp_path_factory.mktemp("serial") / "lake"
     ingest(IngestConfig(str(landing), str(lake), str(landing.parent / "trust.json")))
     check_consistent(lake, landing)
@@ -49,7 +50,7 @@ def serial(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("subsets", list(SUBSETS))
 def test_four_processes_at_once_equal_one_serial_run(
-    subsets: str, state_uri: str, landing: Path, serial: dict[str, object], tmp_path: Path
+    subsets: str, state_uri: str, landing: Path, serial: dict[str, Any], tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
     env = cli_env(landing, lake, landing.parent / "trust.json", state_uri, SMECREDIT_INGEST_BATCH="3")
@@ -65,8 +66,8 @@ def test_four_processes_at_once_equal_one_serial_run(
     assert mine["totals"] == serial["totals"]
     # Which of the two copies of the re-exported bundle verified its records and which found
     # them duplicates depends on who committed first; every other bundle's row is the same.
-    by_uri = {row[0]: row for row in mine["log"]}  # type: ignore[attr-defined]
-    for row in serial["log"]:  # type: ignore[attr-defined]
+    by_uri = {row[0]: row for row in mine["log"]}
+    for row in serial["log"]:
         if "supply_chain" not in row[0] or by_uri[row[0]][2] == row[2]:
             assert by_uri[row[0]] == row
     with StateStore(state_uri) as store:
