@@ -1,9 +1,11 @@
 """Daily: collect new ledger export bundles, verify them, check their quality and land them.
 
 collect (one task per source) -> plan (height order, batches) -> ingest (one task per batch,
-one at a time: they share the chain's verifier state) -> publish (an Asset per source, so
+in parallel: each bundle is claimed by one task and committed in the shared state store,
+docs/state-store.md) -> publish (an Asset per source, so
 downstream DAGs run when verified data lands). Configuration: SMECREDIT_LANDING_URI,
-SMECREDIT_LAKE_URI, SMECREDIT_TRUST_POLICY, SMECREDIT_INGEST_BATCH (bundles per task), read
+SMECREDIT_LAKE_URI, SMECREDIT_TRUST_POLICY, SMECREDIT_INGEST_BATCH (bundles per task),
+SMECREDIT_STATE_URI (the state store; required when the lake is remote), read
 by the tasks when they run (environment or Airflow Variables). The deadline is part of the
 DAG's structure, which the scheduler serialises when it parses this file, so it is a constant
 here (DEADLINE_HOURS), not a variable.
@@ -55,7 +57,8 @@ def ingest_attested_records() -> None:
         from pipelines.ingest import IngestConfig, pending_bundles
 
         s = settings()
-        return pending_bundles(IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy), [source])
+        cfg = IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy, state_uri=s.state_uri)
+        return pending_bundles(cfg, [source])
 
     @task
     def plan(found: list[list[str]]) -> list[list[str]]:
@@ -66,7 +69,7 @@ def ingest_attested_records() -> None:
         # which Airflow's client logs as an error (XCom not found, 404) on a successful run.
         return plan_batches([uri for per_source in found[:] for uri in per_source], settings().ingest_batch)
 
-    @task(max_active_tis_per_dagrun=1)
+    @task
     def ingest(batch: list[str]) -> dict[str, int]:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -76,7 +79,13 @@ def ingest_attested_records() -> None:
 
         s = settings()
         try:
-            cfg = IngestConfig(s.landing_uri, s.lake_uri, s.trust_policy, max_bundle_bytes=s.max_bundle_bytes)
+            cfg = IngestConfig(
+                s.landing_uri,
+                s.lake_uri,
+                s.trust_policy,
+                max_bundle_bytes=s.max_bundle_bytes,
+                state_uri=s.state_uri,
+            )
             report = run(cfg, uris=batch)
         except IngestError as exc:
             raise AirflowFailException(str(exc)) from None  # the data will not change on retry

@@ -51,10 +51,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         settings.trust_policy,
         args.max_quality_failure_rate,
         max_bundle_bytes=settings.max_bundle_bytes,
+        state_uri=settings.state_uri,
     )
-    report = ingest(
-        cfg, sources=args.source or SOURCES, limit=args.limit
-    )
+    report = ingest(cfg, sources=args.source or SOURCES, limit=args.limit, batch_size=settings.ingest_batch)
     for row in report.rows:
         keys = (
             "bundle_id",

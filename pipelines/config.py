@@ -35,6 +35,7 @@ ENV_EVIDENCE_KEY = "SMECREDIT_EVIDENCE_KEY"
 ENV_PORTFOLIO_POLICY = "SMECREDIT_PORTFOLIO_POLICY"
 ENV_MODEL_KEY = "SMECREDIT_MODEL_SIGNING_KEY"
 ENV_MAX_BUNDLE_BYTES = "SMECREDIT_MAX_BUNDLE_BYTES"
+ENV_STATE_URI = "SMECREDIT_STATE_URI"
 
 ENV_NAMES = (
     ENV_LANDING,
@@ -55,6 +56,7 @@ ENV_NAMES = (
     ENV_PORTFOLIO_POLICY,
     ENV_MODEL_KEY,
     ENV_MAX_BUNDLE_BYTES,
+    ENV_STATE_URI,
 )
 """Every variable ``Settings`` reads, in the order of the README's configuration table."""
 
@@ -103,6 +105,8 @@ class Settings:
     # the model-signing key, PEM text or a PEM file's path (pipelines.model_keys): a secret
     model_signing_key: str = field(default="", repr=False)
     max_bundle_bytes: int = 1 << 30  # a bundle's files, checked before they are read
+    # the ingest state store (SQLAlchemy URL); empty: <lake>/state/ledger-state.sqlite, local lakes only
+    state_uri: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -133,4 +137,5 @@ class Settings:
             portfolio_policy=env.get(ENV_PORTFOLIO_POLICY) or "",
             model_signing_key=env.get(ENV_MODEL_KEY) or "",
             max_bundle_bytes=int(_number(env, ENV_MAX_BUNDLE_BYTES, 1 << 30, whole=True)),
+            state_uri=env.get(ENV_STATE_URI) or "",
         )

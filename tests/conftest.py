@@ -3,6 +3,7 @@ set here, at collection time, before any test module can import it."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_VECTORS = ROOT.parent / "shared" / "vectors"
+_DATABASES = itertools.count()  # names of the state-store tests' PostgreSQL databases
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="smecredit-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -93,3 +95,23 @@ def lake_settings(lake: Path, world: Path) -> Any:
         models_uri=str(lake / "models"),
         model_signing_key=MODEL_KEYS.private_pem(),
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One throwaway PostgreSQL server for the session (tests/postgres.py); each test makes
+    its own database on it."""
+    from tests.postgres import postgres
+
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty state store URL: a SQLite file, or a new database on the session's
+    PostgreSQL server (both backends of pipelines.ledger_state)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'ledger-state.sqlite'}"
+    server = request.getfixturevalue("postgres_server")
+    return str(server.create_database(f"state_{os.getpid()}_{next(_DATABASES)}"))

@@ -9,12 +9,12 @@ import orjson
 
 from attestations.errors import PolicyError
 from attestations.policy import TrustPolicy
-from attestations.state import SqliteStore
 from attestations.verifier import BundleFiles
 from pipelines.ingest.config import IngestConfig
-from pipelines.ingest.state import lake_state
+from pipelines.ingest.state import ingest_state
 from pipelines.lake import filesystem
 from pipelines.landing import DEFAULT_MAX_BUNDLE_BYTES, Unreadable, bundle_reader, list_entries
+from pipelines.ledger_state import StateStore
 from pipelines.schemas import SOURCES
 
 
@@ -71,7 +71,7 @@ def in_height_order(uris: Sequence[str]) -> list[str]:
     return [uri for _, uri in sorted(map(_first_height, uris))]
 
 
-def pending(cfg: IngestConfig, store: SqliteStore, sources: Sequence[str] = SOURCES) -> list[str]:
+def pending(cfg: IngestConfig, store: StateStore, sources: Sequence[str] = SOURCES) -> list[str]:
     """Bundles not yet ingested, in height order."""
     done = store.bundle_runs()
     return in_height_order([u for s in sources for u in list_bundles(cfg.landing_uri, s) if u not in done])
@@ -80,7 +80,7 @@ def pending(cfg: IngestConfig, store: SqliteStore, sources: Sequence[str] = SOUR
 def pending_bundles(cfg: IngestConfig, sources: Sequence[str] = SOURCES) -> list[str]:
     """Bundles of ``sources`` not yet ingested, without changing the lake (for collect tasks)."""
     policy = load_policy(cfg.trust_policy)
-    with lake_state(cfg.lake_uri, policy.chain_id, commit=False) as store:
+    with ingest_state(cfg, policy.chain_id) as store:
         return pending(cfg, store, sources)
 
 

@@ -16,3 +16,4 @@ class IngestConfig:
     trust_policy: str
     max_quality_failure_rate: float = 0.05
     max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES  # SMECREDIT_MAX_BUNDLE_BYTES
+    state_uri: str = ""  # SMECREDIT_STATE_URI; empty: <lake>/state/ledger-state.sqlite (local lakes)

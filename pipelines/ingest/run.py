@@ -1,29 +1,53 @@
-"""One ingest run: the pending bundles verified in height order, validated per batch, landed,
-and the verifier's state committed to the lake."""
+"""One ingest run: the pending bundles claimed, verified in height order a window at a time,
+validated per window, and each landed and committed on its own (docs/state-store.md).
+
+A bundle's commit protocol: claim it (no other worker holds it, it has no committed row;
+files of earlier attempts that never committed are removed), judge it, record the lake files
+it is about to write as pending, write them under names derived from the bundle, then one
+transaction records the bundle, its records, its headers and its files, if what it read from
+the state still holds; if not, its files are removed and it is judged again under the
+chain's lock. A kill anywhere leaves either a committed bundle or pending files that the next
+claim removes: the lake and the state never disagree for long, and nothing lands twice.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from attestations.state import SqliteStore
+from sqlalchemy.exc import SQLAlchemyError
+
+from attestations.policy import TrustPolicy
 from attestations.verifier import Verifier
 from pipelines.errors import IngestError
 from pipelines.ingest.collect import in_height_order, load_policy, pending
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.gate import held_back, validate_batch
-from pipelines.ingest.land import land_bundle
-from pipelines.ingest.refusals import clear_unreadable, record_land_failed, record_unreadable, remove_landed
-from pipelines.ingest.state import lake_state
+from pipelines.ingest.killpoints import reached
+from pipelines.ingest.land import bundle_paths, land_bundle, log_paths
+from pipelines.ingest.refusals import (
+    clear_unreadable,
+    folder_source,
+    record_land_failed,
+    record_unreadable,
+    remove_landed,
+    unreadable_key,
+)
+from pipelines.ingest.state import StateView, claim, ingest_state, remove_files, tolerated_headers
 from pipelines.ingest.verify import VerifiedBundle, verify_bundle
 from pipelines.lake import write_atomic
 from pipelines.landing import Unreadable
+from pipelines.ledger_state import Reads, StateStore
 from pipelines.schemas import SOURCES
 
 log = logging.getLogger(__name__)
+
+# Lines judged and held in memory before they are validated and landed: memory stays bounded
+# whatever SMECREDIT_INGEST_BATCH (which only sets how many bundles a task is given).
+WINDOW_LINES = 100_000
 
 
 @dataclass
@@ -34,20 +58,46 @@ class IngestReport:
     held_back: list[str] = field(default_factory=list)
 
 
-def _verify_batch(
-    cfg: IngestConfig, verifier: Verifier, uris: Sequence[str], report: IngestReport
-) -> list[VerifiedBundle]:
-    """Verify ``uris`` in order; a bundle the collector refuses is logged as unreadable."""
-    batch = []
-    for uri in uris:
+@dataclass
+class _Run:
+    cfg: IngestConfig
+    store: StateStore
+    policy: TrustPolicy
+    view: StateView
+    report: IngestReport
+
+    @property
+    def chain(self) -> str:
+        return self.policy.chain_id
+
+
+def _refused(run: _Run, uri: str, exc: Unreadable) -> None:
+    """Log a bundle the collector refused (its files stay pending: it is tried every run)."""
+    log.warning("bundle %s refused: %s", uri, exc)
+    run.store.plan_files(uri, log_paths(folder_source(uri), unreadable_key(uri)))
+    run.report.rows.append(record_unreadable(run.cfg.lake_uri, uri, str(exc)))
+    run.store.release(uri)
+
+
+def _next_window(run: _Run, queue: Iterator[str], batch_size: int) -> list[VerifiedBundle]:
+    """Claim and judge the next bundles of ``queue``, up to ``batch_size`` bundles or
+    ``WINDOW_LINES`` lines; bundles another worker holds or committed are skipped."""
+    cfg, batch, lines = run.cfg, [], 0
+    verifier = Verifier(run.policy, run.view)
+    for uri in queue:
+        if not claim(run.store, cfg.lake_uri, uri):
+            continue
+        reached("claimed")
         try:
             item = verify_bundle(verifier, uri, cfg.landing_uri, cfg.max_bundle_bytes)
         except Unreadable as exc:
-            log.warning("bundle %s refused: %s", uri, exc)
-            report.rows.append(record_unreadable(cfg.lake_uri, uri, str(exc)))
+            _refused(run, uri, exc)
             continue
         clear_unreadable(cfg.lake_uri, uri, item.key)
         batch.append(item)
+        lines += item.result.lines
+        if len(batch) >= batch_size or lines >= WINDOW_LINES:
+            break
     return batch
 
 
@@ -74,28 +124,106 @@ def _validate(cfg: IngestConfig, batch: list[VerifiedBundle]) -> tuple[dict[str,
     return failed, reports, seconds
 
 
-def _land_or_quarantine(
-    cfg: IngestConfig,
-    store: SqliteStore,
-    chain_id: str,
-    item: VerifiedBundle,
-    failed: dict[str, str],
-    validate_seconds: float,
-) -> dict[str, Any]:
-    """Land the bundle; if anything fails, quarantine its verified lines as
-    ``land_failed: <error>``, remove what it landed and take it out of the verifier's memory
-    (``pipelines.ingest.refusals``), so that the next run tries it again."""
-    if item.land_error is None:
-        try:
-            return land_bundle(cfg, item, failed, validate_seconds)
-        except Exception as exc:  # the other bundles land
-            item.land_error = exc
+def _attempt(
+    run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], seconds: float
+) -> dict[str, Any] | None:
+    """Write the bundle's files (recorded as pending first) and commit it: its log row, or
+    None when the state changed since it was judged (its files are removed again)."""
+    paths = bundle_paths(item, failed)
+    run.store.plan_files(item.uri, paths)
+    reached("planned")
+    row = land_bundle(run.cfg, item, failed, seconds)
+    reached("files_written")
+    reads = view.reads.get(item.result.name, Reads())
+    reads.tolerated = tolerated_headers(item.files, run.policy.hash_alg)
+    if run.store.commit_bundle(run.chain, item.result, row, paths, reads):
+        reached("committed")
+        return row
+    remove_files(run.cfg.lake_uri, paths)
+    run.store.clear_pending(item.uri)
+    return None
+
+
+def _land_failed(run: _Run, item: VerifiedBundle) -> dict[str, Any]:
+    """Quarantine the bundle's verified lines as ``land_failed: <error>`` and remove what it
+    landed (``pipelines.ingest.refusals``); it stays uncommitted, so the next run tries it."""
     log.error("bundle %s could not be landed: %s", item.uri, item.land_error)
-    remove_landed(cfg.lake_uri, item.source, item.key)
-    store.forget(chain_id, item.result)
+    remove_files(run.cfg.lake_uri, run.store.pending_files(item.uri).get(item.uri, []))
+    remove_landed(run.cfg.lake_uri, item.source, item.key)
+    run.store.clear_pending(item.uri)
+    run.store.plan_files(item.uri, log_paths(item.source, item.key))
+    assert item.land_error is not None
     return record_land_failed(
-        cfg.lake_uri, item.source, item.key, item.uri, item.result, item.files.records, item.land_error
+        run.cfg.lake_uri, item.source, item.key, item.uri, item.result, item.files.records, item.land_error
     )
+
+
+def _land(
+    run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], seconds: float
+) -> dict[str, Any] | None:
+    """``_attempt``, a failure to write kept as the bundle's ``land_error`` (the state
+    store's own errors stop the run: the bundle is retried with it)."""
+    if item.land_error is not None:
+        return None
+    try:
+        return _attempt(run, view, item, failed, seconds)
+    except SQLAlchemyError:
+        raise
+    except Exception as exc:  # the other bundles land
+        item.land_error = exc
+        return None
+
+
+def _again(run: _Run, uri: str) -> dict[str, Any]:
+    """Judge, land and commit the bundle at ``uri`` again, holding the chain's lock so that
+    no other worker changes what it reads; its log row."""
+    with run.store.chain_lock(run.chain):
+        view = StateView(run.store)
+        try:
+            item = verify_bundle(
+                Verifier(run.policy, view), uri, run.cfg.landing_uri, run.cfg.max_bundle_bytes
+            )
+        except Unreadable as exc:
+            log.warning("bundle %s refused: %s", uri, exc)
+            run.store.plan_files(uri, log_paths(folder_source(uri), unreadable_key(uri)))
+            return record_unreadable(run.cfg.lake_uri, uri, str(exc))
+        failed, _, seconds = _validate(run.cfg, [item])
+        row = _land(run, view, item, failed, seconds)
+        if row is None and item.land_error is None:
+            raise IngestError(f"bundle {uri}: the state changed while its chain was locked")
+        _hold(run, item, failed)
+        return row if row is not None else _land_failed(run, item)
+
+
+def _hold(run: _Run, item: VerifiedBundle, failed: dict[str, str]) -> None:
+    if item.land_error is None and (held := held_back(run.cfg, item, failed)):
+        run.report.held_back.append(held)
+
+
+def _land_window(run: _Run, batch: list[VerifiedBundle]) -> None:
+    """Validate the window, then land and commit its bundles one by one, in order."""
+    failed, reports, validate_seconds = _validate(run.cfg, batch)
+    name = f"batch-{batch[0].key}.json"
+    seconds = validate_seconds / len(batch)
+    try:
+        while batch:
+            item = batch.pop(0)  # dropped once landed: memory is freed as the window goes
+            row = _land(run, run.view, item, failed, seconds)
+            run.view.settle(item.result)
+            if row is None and item.land_error is None:
+                log.info("bundle %s: the state changed since it was judged; judging it again", item.uri)
+                row = _again(run, item.uri)
+            elif row is None:
+                row = _land_failed(run, item)
+            else:
+                _hold(run, item, failed)
+            run.report.rows.append(row)
+            run.store.release(item.uri)
+    finally:
+        for item in batch:
+            run.store.release(item.uri)
+    body = json.dumps(reports, default=str, sort_keys=True).encode()
+    write_atomic(f"{run.cfg.lake_uri.rstrip('/')}/validation/{name}", body)
 
 
 def ingest(
@@ -108,38 +236,30 @@ def ingest(
     """Ingest the pending bundles of ``sources`` (at most ``limit``), in height order; or,
     given ``uris``, those of them not ingested yet (a retried task redoes nothing).
 
-    Bundles are verified one after another (each sees what the previous ones proved), then
-    validated together per kind in batches of ``batch_size``, then landed. Rows that fail a
-    quality expectation are quarantined, the others land; the state is committed to the lake
-    at the end, and only then does a quality gate breach fail the run.
+    Bundles are judged one after another (each sees what the previous ones proved), at most
+    ``batch_size`` bundles or ``WINDOW_LINES`` lines at a time, validated together per kind,
+    then landed and committed one by one. Rows that fail a quality expectation are
+    quarantined, the others land; a quality gate breach fails the run only at its end. Other
+    workers may run at once on the same lake and state: each bundle is taken by one of them.
 
     Raises:
         PolicyError: the trust policy is unusable (nothing is read).
+        ConfigError: the state store is not configured for a remote lake.
         IngestError: a bundle's share of rows failing quality passed the threshold; its
             message names the bundle, the expectation and the count.
     """
     policy = load_policy(cfg.trust_policy)
     report = IngestReport()
-    with lake_state(cfg.lake_uri, policy.chain_id) as store:
-        verifier = Verifier(policy, store)
+    with ingest_state(cfg, policy.chain_id) as store:
+        run = _Run(cfg, store, policy, StateView(store), report)
         if uris is None:
             todo = pending(cfg, store, sources)[:limit]
         else:
-            done = store.bundle_runs()
+            done = store.committed(uris)
             todo = in_height_order([u for u in uris if u not in done])
-        for start in range(0, len(todo), batch_size):
-            batch = _verify_batch(cfg, verifier, todo[start : start + batch_size], report)
-            failed, reports, validate_seconds = _validate(cfg, batch)
-            for item in batch:
-                seconds = validate_seconds / len(batch)
-                report.rows.append(_land_or_quarantine(cfg, store, policy.chain_id, item, failed, seconds))
-                held = held_back(cfg, item, failed)
-                if held:
-                    report.held_back.append(held)
-            if batch:
-                name = f"batch-{batch[0].key}.json"
-                body = json.dumps(reports, default=str, sort_keys=True).encode()
-                write_atomic(f"{cfg.lake_uri.rstrip('/')}/validation/{name}", body)
+        queue = iter(todo)
+        while batch := _next_window(run, queue, batch_size):
+            _land_window(run, batch)
     if report.held_back:
         raise IngestError("quality gate: " + "; ".join(report.held_back))
     return report

@@ -218,7 +218,13 @@ def test_a_killed_runs_leftovers_are_removed_by_the_next_run(
     stale.write_bytes(b"half a state")
     ingest(land.config())
     assert not killed.exists() and not stale.exists()
-    assert [p.name for p in state.iterdir()] == ["test-chain.sqlite"]
+    # the state store is opened in place: no temporary copy of it is left beside it
+    assert {p.name for p in state.iterdir()} <= {
+        "ledger-state.sqlite",
+        "ledger-state.sqlite-wal",
+        "ledger-state.sqlite-shm",
+        "ledger-state.sqlite.locks",
+    }
     assert not list(temp.glob("smecredit-state-*"))  # this run's own folder is gone too
-    with sqlite3.connect(state / "test-chain.sqlite") as db:
+    with sqlite3.connect(state / "ledger-state.sqlite") as db:
         assert db.execute("SELECT count(*) FROM verified_record").fetchone() == (1,)

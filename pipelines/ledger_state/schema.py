@@ -1,0 +1,86 @@
+"""The state store's tables (SQLAlchemy Core, the same on SQLite and PostgreSQL).
+
+- ``state_meta``: the schema version, and one ``migrated:<chain>`` row per chain once its
+  old ``state/<chain>.sqlite`` was looked for (and imported when found).
+- ``trusted_header``: every header hash the verifier trusted, per chain and height.
+- ``verified_record``: every verified ``record_id`` of a chain and its leaf hash. Its primary
+  key is the unique constraint that decides duplicates and ``conflicting_record``.
+- ``bundle``: one row per committed bundle (its location is the key): outcome, counts, the
+  verifier's summary and when it was committed. A bundle with a row is never ingested again.
+- ``bundle_file``: the lake files a committed bundle produced (paths relative to the lake).
+- ``pending_file``: the lake files a bundle is about to write, recorded before it writes them;
+  the commit moves them to ``bundle_file``. What stays here belongs to a killed or failed
+  attempt, and is removed before the bundle is tried again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = "1"
+
+metadata = MetaData()
+
+state_meta = Table(
+    "state_meta",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+trusted_header = Table(
+    "trusted_header",
+    metadata,
+    Column("chain_id", String(200), primary_key=True),
+    Column("height", Integer, primary_key=True, autoincrement=False),
+    Column("header_hash", LargeBinary, nullable=False),
+    Column("sealed_at", String(40), nullable=False),
+)
+
+verified_record = Table(
+    "verified_record",
+    metadata,
+    Column("chain_id", String(200), primary_key=True),
+    Column("record_id", Text, primary_key=True),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    Column("bundle_name", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+bundle = Table(
+    "bundle",
+    metadata,
+    Column("bundle_name", Text, primary_key=True),
+    Column("chain_id", String(200), nullable=False),
+    Column("bundle_id", Text, nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("verified", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=False),
+)
+
+bundle_file = Table(
+    "bundle_file",
+    metadata,
+    Column("bundle_name", Text, primary_key=True),
+    Column("path", Text, primary_key=True),
+)
+
+pending_file = Table(
+    "pending_file",
+    metadata,
+    Column("bundle_name", Text, primary_key=True),
+    Column("path", Text, primary_key=True),
+)

@@ -1,0 +1,389 @@
+"""The verifier's memory and the ingest's commit point, in one database behind SQLAlchemy:
+SQLite (a local file opened in place) or PostgreSQL (``postgresql+psycopg://``).
+
+Every bundle is committed in one transaction that records its trusted headers, its verified
+records, its row and the lake files it produced, after a check that nothing it read from the
+store changed since (optimistic concurrency, under the chain's lock). Bundles are claimed by
+one worker at a time; claims and the chain lock are ``flock`` files on SQLite and advisory
+locks on PostgreSQL, released when their holder dies. See docs/state-store.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from attestations.verifier import BundleResult
+from pipelines.ledger_state.errors import StateStoreError
+from pipelines.ledger_state.locks import FileLock, lock_key
+from pipelines.ledger_state.schema import (
+    SCHEMA_VERSION,
+    bundle,
+    bundle_file,
+    metadata,
+    pending_file,
+    state_meta,
+    trusted_header,
+    verified_record,
+)
+
+CHUNK = 500  # keys per IN (...) query: SQLite allows 999 host parameters by default
+SCHEMA_LOCK = "smecredit-state-schema"
+
+
+@dataclass
+class Reads:
+    """What the verifier read from the store while judging one bundle: every height and
+    record id it asked about, with the answer (None: not there). ``tolerated`` are header
+    hashes that, trusted meanwhile where it read nothing, leave its outcome as it was (its own
+    headers, and the parent its first header links to)."""
+
+    headers: dict[int, bytes | None] = field(default_factory=dict)
+    records: dict[str, bytes | None] = field(default_factory=dict)
+    tolerated: dict[int, bytes] = field(default_factory=dict)
+
+    def still_hold(self, headers: dict[int, bytes], records: dict[str, bytes]) -> bool:
+        """Whether the store's answers now (``headers``, ``records``) decide the bundle alike."""
+        for height, seen in self.headers.items():
+            now = headers.get(height)
+            if now != seen and not (seen is None and now is not None and self.tolerated.get(height) == now):
+                return False
+        return all(records.get(r) == seen for r, seen in self.records.items())
+
+
+def _chunks(items: Collection[Any]) -> Iterator[list[Any]]:
+    seq = sorted(items)
+    for i in range(0, len(seq), CHUNK):
+        yield seq[i : i + CHUNK]
+
+
+class StateStore:
+    """The state store at the SQLAlchemy URL ``uri``; the schema is created or upgraded on open.
+
+    Raises:
+        StateStoreError: the database cannot be reached, or holds a newer schema.
+    """
+
+    def __init__(self, uri: str) -> None:
+        url = make_url(uri)
+        self.backend = url.get_backend_name()
+        self._claims: dict[str, FileLock | int] = {}
+        self._chains: dict[str, tuple[FileLock | int, int]] = {}
+        self._lock_conn: Connection | None = None
+        if self.backend == "sqlite":
+            path = Path(url.database or "")
+            if not url.database or url.database == ":memory:":
+                raise StateStoreError(f"state store {uri}: a SQLite store is a file, not memory")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.lock_dir: Path | None = path.with_name(path.name + ".locks")
+            self.engine = create_engine(uri, connect_args={"timeout": 300})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.lock_dir = None
+            self.engine = create_engine(uri, pool_pre_ping=True, pool_size=2, max_overflow=8)
+        self.uri = url.render_as_string(hide_password=True)
+        try:
+            self._create_schema()
+        except OperationalError as exc:
+            raise StateStoreError(f"state store {self.uri}: {str(exc.orig).strip()}") from None
+
+    # -- connections -------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite: it takes the write lock first)."""
+        with self.engine.connect() as conn:
+            conn.info["immediate"] = True
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection."""
+        with self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+    def _locks(self) -> Connection:
+        if self._lock_conn is None:
+            self._lock_conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._lock_conn
+
+    def _create_schema(self) -> None:
+        with self.write() as conn:
+            if self.backend == "postgresql":  # concurrent first runs create it once
+                conn.execute(select(func.pg_advisory_xact_lock(lock_key(SCHEMA_LOCK))))
+            metadata.create_all(conn)
+            found = conn.execute(select(state_meta.c.value).where(state_meta.c.key == "schema_version"))
+            version = found.scalar()
+            if version is None:
+                conn.execute(insert(state_meta).values(key="schema_version", value=SCHEMA_VERSION))
+            elif int(version) > int(SCHEMA_VERSION):
+                raise StateStoreError(
+                    f"state store {self.uri} has schema version {version}; this release knows "
+                    f"{SCHEMA_VERSION}: upgrade smecredit"
+                )
+
+    def close(self) -> None:
+        """Release every claim and lock, and close the connections."""
+        for name in list(self._claims):
+            self.release(name)
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+            self._lock_conn = None
+        for held, _ in self._chains.values():
+            if isinstance(held, FileLock):
+                held.release()
+        self._chains.clear()
+        self.engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the verifier remembers -----------------------------------------------------
+
+    def trusted_headers(self, chain_id: str, heights: Collection[int]) -> dict[int, bytes]:
+        """Header hashes already trusted at any of ``heights``."""
+        with self.read() as conn:
+            return self._headers(conn, chain_id, heights)
+
+    def known_records(self, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+        """Leaf hashes of already verified records among ``record_ids``."""
+        with self.read() as conn:
+            return self._known(conn, chain_id, record_ids)
+
+    @staticmethod
+    def _known(conn: Connection, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+        r = verified_record.c
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(record_ids):
+            query = select(r.record_id, r.leaf_hash).where(r.chain_id == chain_id, r.record_id.in_(chunk))
+            found.update((i, bytes(h)) for i, h in conn.execute(query))
+        return found
+
+    @staticmethod
+    def _headers(conn: Connection, chain_id: str, heights: Collection[int]) -> dict[int, bytes]:
+        t = trusted_header.c
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(heights):
+            query = select(t.height, t.header_hash).where(t.chain_id == chain_id, t.height.in_(chunk))
+            found.update((int(h), bytes(d)) for h, d in conn.execute(query))
+        return found
+
+    # -- bundles -------------------------------------------------------------------------
+
+    def committed(self, names: Iterable[str] | None = None) -> set[str]:
+        """Which of ``names`` (all, when None) have a committed row."""
+        with self.read() as conn:
+            if names is None:
+                return set(conn.execute(select(bundle.c.bundle_name)).scalars())
+            found: set[str] = set()
+            for chunk in _chunks(set(names)):
+                query = select(bundle.c.bundle_name).where(bundle.c.bundle_name.in_(chunk))
+                found.update(conn.execute(query).scalars())
+            return found
+
+    def bundle_runs(self) -> dict[str, dict[str, Any]]:
+        """The summary of every committed bundle, by bundle name (its location)."""
+        with self.read() as conn:
+            rows = conn.execute(select(bundle.c.bundle_name, bundle.c.summary))
+            return {name: json.loads(summary) for name, summary in rows}
+
+    def bundle_row(self, name: str) -> dict[str, Any] | None:
+        """The committed row of bundle ``name`` with its files, or None."""
+        with self.read() as conn:
+            row = conn.execute(select(bundle).where(bundle.c.bundle_name == name)).mappings().first()
+            if row is None:
+                return None
+            files = conn.execute(select(bundle_file.c.path).where(bundle_file.c.bundle_name == name))
+            return {**row, "files": sorted(files.scalars())}
+
+    def pending_files(self, name: str | None = None) -> dict[str, list[str]]:
+        """Lake files recorded by uncommitted attempts, by bundle (of ``name`` only, if given)."""
+        query = select(pending_file.c.bundle_name, pending_file.c.path)
+        if name is not None:
+            query = query.where(pending_file.c.bundle_name == name)
+        out: dict[str, list[str]] = {}
+        with self.read() as conn:
+            for bundle_name, path in conn.execute(query.order_by(pending_file.c.path)):
+                out.setdefault(bundle_name, []).append(path)
+        return out
+
+    def plan_files(self, name: str, paths: Iterable[str]) -> None:
+        """Record that bundle ``name`` is about to write ``paths`` (before it writes them)."""
+        with self.write() as conn:
+            have = set(
+                conn.execute(select(pending_file.c.path).where(pending_file.c.bundle_name == name)).scalars()
+            )
+            rows = [{"bundle_name": name, "path": p} for p in sorted(set(paths) - have)]
+            if rows:
+                conn.execute(insert(pending_file), rows)
+
+    def clear_pending(self, name: str) -> None:
+        """Forget the pending files of ``name`` (once they are removed from the lake)."""
+        with self.write() as conn:
+            conn.execute(delete(pending_file).where(pending_file.c.bundle_name == name))
+
+    # -- claims and locks ----------------------------------------------------------------
+
+    def try_claim(self, name: str) -> bool:
+        """Claim bundle ``name`` for this worker unless another holds it; whether it did."""
+        if name in self._claims:
+            return True
+        if self.lock_dir is not None:
+            lock = FileLock(self.lock_dir / "bundles", name)
+            if not lock.acquire(wait=False):
+                return False
+            self._claims[name] = lock
+            return True
+        key = lock_key(f"bundle:{name}")
+        if not self._locks().execute(select(func.pg_try_advisory_lock(key))).scalar():
+            return False
+        self._claims[name] = key
+        return True
+
+    def release(self, name: str) -> None:
+        """Give up the claim on ``name``."""
+        held = self._claims.pop(name, None)
+        if isinstance(held, FileLock):
+            held.release()
+        elif held is not None:
+            self._locks().execute(select(func.pg_advisory_unlock(held)))
+
+    @contextmanager
+    def chain_lock(self, chain_id: str) -> Iterator[None]:
+        """Hold the chain's lock (re-entrant within this store): no other worker commits a
+        bundle of the chain meanwhile."""
+        held = self._chains.get(chain_id)
+        if held is not None:
+            self._chains[chain_id] = (held[0], held[1] + 1)
+        else:
+            self._chains[chain_id] = (self._take_chain(chain_id), 1)
+        try:
+            yield
+        finally:
+            lock, depth = self._chains[chain_id]
+            if depth > 1:
+                self._chains[chain_id] = (lock, depth - 1)
+            else:
+                del self._chains[chain_id]
+                if isinstance(lock, FileLock):
+                    lock.release()
+                else:
+                    self._locks().execute(select(func.pg_advisory_unlock(lock)))
+
+    def _take_chain(self, chain_id: str) -> FileLock | int:
+        if self.lock_dir is not None:
+            lock = FileLock(self.lock_dir / "chains", chain_id)
+            lock.acquire()
+            return lock
+        key = lock_key(f"chain:{chain_id}")
+        self._locks().execute(select(func.pg_advisory_lock(key)))
+        return key
+
+    # -- the commit ----------------------------------------------------------------------
+
+    def commit_bundle(
+        self, chain_id: str, result: BundleResult, row: dict[str, Any], files: Iterable[str], reads: Reads
+    ) -> bool:
+        """Record bundle ``result`` (its log ``row``, the lake ``files`` it wrote, the headers
+        it trusted and the records it verified) in one transaction under the chain's lock,
+        unless what it ``reads`` changed meanwhile: then nothing is written and False returned
+        (the caller judges the bundle again).
+
+        Raises:
+            StateStoreError: the bundle is committed already (its claim was not held).
+        """
+        try:
+            with self.chain_lock(chain_id), self.write() as conn:
+                name = result.name
+                if conn.execute(select(bundle.c.bundle_name).where(bundle.c.bundle_name == name)).first():
+                    raise StateStoreError(f"bundle {name} is committed already")
+                headers = self._headers(conn, chain_id, reads.headers)
+                records = self._known(conn, chain_id, reads.records)
+                if not reads.still_hold(headers, records):
+                    return False  # leaving the block rolls back (nothing was written)
+                self._insert(conn, chain_id, result, row, sorted(set(files)), headers)
+        except IntegrityError:  # a record the read check did not cover: judge it again
+            return False
+        return True
+
+    def _insert(
+        self,
+        conn: Connection,
+        chain_id: str,
+        result: BundleResult,
+        row: dict[str, Any],
+        files: list[str],
+        headers: dict[int, bytes],
+    ) -> None:
+        new_headers = [
+            {"chain_id": chain_id, "height": h, "header_hash": d, "sealed_at": result.sealed_at[h]}
+            for h, d in sorted(result.trusted_headers.items())
+            if h not in headers
+        ]
+        if new_headers:
+            conn.execute(insert(trusted_header), new_headers)
+        name = result.name
+        records = sorted(((r.record_id, r.leaf_hash) for r in result.verified), key=itemgetter(0))
+        for i in range(0, len(records), 10_000):
+            batch = records[i : i + 10_000]
+            values = [
+                {"chain_id": chain_id, "record_id": r, "leaf_hash": h, "bundle_name": name} for r, h in batch
+            ]
+            conn.execute(insert(verified_record), values)
+        summary = {**result.summary(), "quarantined_by_reason": json.loads(row["quarantined_by_reason"])}
+        conn.execute(
+            insert(bundle).values(
+                bundle_name=name,
+                chain_id=chain_id,
+                bundle_id=result.bundle_id,
+                outcome=str(row["validation"]),
+                lines=int(row["lines"]),
+                verified=int(row["verified"]),
+                duplicates=int(row["duplicates"]),
+                quarantined=int(row["quarantined"]),
+                summary=json.dumps(summary, sort_keys=True),
+                committed_at=datetime.now(UTC),
+            )
+        )
+        if files:
+            conn.execute(insert(bundle_file), [{"bundle_name": name, "path": p} for p in files])
+        conn.execute(delete(pending_file).where(pending_file.c.bundle_name == name))
+
+    # -- settings kept in the store --------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        """The value of ``key`` in ``state_meta``, or None."""
+        with self.read() as conn:
+            found = conn.execute(select(state_meta.c.value).where(state_meta.c.key == key))
+            value = found.scalar()
+            return None if value is None else str(value)
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Transactions are begun by hand (see _sqlite_begin); WAL lets readers run beside the
+    # writer; NORMAL sync stays consistent on a crash (a power loss may undo the last commit,
+    # whose bundle is then ingested again: its files are recorded as pending first).
+    dbapi_conn.isolation_level = None
+    dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+    dbapi_conn.execute("PRAGMA busy_timeout=300000")
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")

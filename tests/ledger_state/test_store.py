@@ -1,0 +1,226 @@
+"""The state store on both backends (a SQLite file and a real PostgreSQL server): schema,
+the verifier's memory, the per-bundle commit and its read check, claims and the chain lock,
+locks released by a killed holder, and the import of the old per-chain SQLite state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from attestations.state import SqliteStore
+from attestations.verifier import BundleResult, VerifiedRecord
+from pipelines.config import ConfigError
+from pipelines.ledger_state import Reads, StateStore, StateStoreError, migrate_old_state, state_uri
+from pipelines.ledger_state.schema import state_meta
+from tests.conftest import ROOT
+
+CHAIN = "test-chain"
+
+
+def result(name: str, records: dict[str, bytes], heights: dict[int, bytes] | None = None) -> BundleResult:
+    """A bundle outcome that verified ``records`` (id -> leaf hash) and trusted ``heights``."""
+    heights = heights if heights is not None else {1: b"h1"}
+    out = BundleResult(
+        name=name, bundle_id=f"id-{name}", source="supply_chain", chain_id=CHAIN, lines=len(records)
+    )
+    for i, (rid, leaf) in enumerate(sorted(records.items())):
+        out.verified.append(VerifiedRecord(i + 1, rid, 1, i, "{}", leaf, "2025-01-01T00:00:00Z", {}))
+    out.trusted_headers = dict(heights)
+    out.sealed_at = {h: "2025-01-01T00:00:00Z" for h in heights}
+    return out
+
+
+def row(res: BundleResult) -> dict[str, object]:
+    n = len(res.verified)
+    return {"validation": "passed", "lines": n, "verified": n, "duplicates": 0, "quarantined": 0,
+            "quarantined_by_reason": "{}"}  # fmt: skip
+
+
+def reads_of(store: StateStore, res: BundleResult) -> Reads:
+    """What a verifier judging ``res`` now reads."""
+    ids = [r.record_id for r in res.verified]
+    known = store.known_records(CHAIN, ids)
+    trusted = store.trusted_headers(CHAIN, res.trusted_headers)
+    return Reads({h: trusted.get(h) for h in res.trusted_headers}, {r: known.get(r) for r in ids})
+
+
+def test_a_bundle_commits_its_records_headers_row_and_files(state_uri: str) -> None:
+    with StateStore(state_uri) as store:
+        res = result("b1", {"r1": b"L1", "r2": b"L2"}, {5: b"H5", 6: b"H6"})
+        reads = reads_of(store, res)
+        store.plan_files("b1", ["verified/a.parquet", "ingest_log/b.parquet"])
+        assert store.pending_files() == {"b1": ["ingest_log/b.parquet", "verified/a.parquet"]}
+        assert store.commit_bundle(
+            CHAIN, res, row(res), ["verified/a.parquet", "ingest_log/b.parquet"], reads
+        )
+        assert store.known_records(CHAIN, ["r1", "r2", "r3"]) == {"r1": b"L1", "r2": b"L2"}
+        assert store.trusted_headers(CHAIN, [4, 5, 6]) == {5: b"H5", 6: b"H6"}
+        assert store.known_records("other-chain", ["r1"]) == {}
+        assert store.committed(["b1", "b2"]) == {"b1"} and store.committed() == {"b1"}
+        assert store.pending_files() == {}
+        committed = store.bundle_row("b1")
+        assert committed is not None
+        assert committed["files"] == ["ingest_log/b.parquet", "verified/a.parquet"]
+        assert (committed["outcome"], committed["verified"], committed["bundle_id"]) == ("passed", 2, "id-b1")
+        assert store.bundle_runs()["b1"]["verified"] == 2
+        with pytest.raises(StateStoreError, match="committed already"):
+            store.commit_bundle(CHAIN, res, row(res), [], Reads())
+    with StateStore(state_uri) as again:  # reopened: the schema is there, the data too
+        assert again.known_records(CHAIN, ["r2"]) == {"r2": b"L2"}
+        assert again.meta("schema_version") == "1"
+
+
+def test_a_commit_whose_reads_went_stale_writes_nothing(state_uri: str) -> None:
+    with StateStore(state_uri) as one, StateStore(state_uri) as two:
+        mine = result("mine", {"r1": b"L1", "r2": b"L2"})
+        theirs = result("theirs", {"r2": b"L2"}, {1: b"h1"})
+        my_reads = reads_of(one, mine)  # judged before the other bundle committed
+        assert two.commit_bundle(CHAIN, theirs, row(theirs), ["x"], reads_of(two, theirs))
+        one.plan_files("mine", ["verified/m.parquet"])
+        assert not one.commit_bundle(CHAIN, mine, row(mine), ["verified/m.parquet"], my_reads)
+        assert one.committed(["mine"]) == set()
+        assert one.known_records(CHAIN, ["r1"]) == {}
+        assert one.pending_files("mine") == {"mine": ["verified/m.parquet"]}  # for the cleanup
+        # a verifier that still took r2 for new is refused by the unique constraint
+        assert one.commit_bundle(CHAIN, mine, row(mine), [], reads_of(one, mine)) is False
+        mine = result("mine", {"r1": b"L1"})
+        assert one.commit_bundle(CHAIN, mine, row(mine), ["verified/m.parquet"], reads_of(one, mine))
+        assert one.known_records(CHAIN, ["r1", "r2"]) == {"r1": b"L1", "r2": b"L2"}
+
+
+def test_a_header_trusted_meanwhile_makes_the_commit_stale(state_uri: str) -> None:
+    with StateStore(state_uri) as store:
+        first = result("first", {"a": b"A"}, {9: b"H9"})
+        second = result("second", {"b": b"B"}, {10: b"H10"})
+        second_reads = Reads({9: None, 10: None}, {"b": None})  # it asked about its parent
+        assert store.commit_bundle(CHAIN, first, row(first), [], reads_of(store, first))
+        assert not store.commit_bundle(CHAIN, second, row(second), [], second_reads)
+        second_reads.tolerated = {9: b"OTHER", 10: b"H10"}  # it links to another parent: stale
+        assert not store.commit_bundle(CHAIN, second, row(second), [], second_reads)
+        second_reads.tolerated = {9: b"H9", 10: b"H10"}  # the parent it links to: same outcome
+        assert store.commit_bundle(CHAIN, second, row(second), [], second_reads)
+        assert store.trusted_headers(CHAIN, [9, 10]) == {9: b"H9", 10: b"H10"}
+
+
+def test_one_worker_claims_a_bundle_and_the_chain_lock_excludes_others(state_uri: str) -> None:
+    with StateStore(state_uri) as one, StateStore(state_uri) as two:
+        assert one.try_claim("b") and one.try_claim("b")  # again by its holder
+        assert not two.try_claim("b")
+        assert two.try_claim("c")
+        one.release("b")
+        assert two.try_claim("b")
+        done = threading.Event()
+        res = result("locked", {"z": b"Z"})
+
+        def commit() -> None:
+            two.commit_bundle(CHAIN, res, row(res), [], reads_of(two, res))
+            done.set()
+
+        with one.chain_lock(CHAIN), one.chain_lock(CHAIN):  # re-entrant for its holder
+            worker = threading.Thread(target=commit)
+            worker.start()
+            assert not done.wait(1.0)  # blocked on the chain lock
+        worker.join(30)
+        assert done.is_set() and one.committed(["locked"]) == {"locked"}
+
+
+CLAIM_AND_DIE = """
+import os, signal, sys
+from pipelines.ledger_state import StateStore
+store = StateStore(sys.argv[1])
+assert store.try_claim("held")
+store._take_chain("test-chain")
+print("claimed", flush=True)
+os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def test_a_killed_workers_claim_and_chain_lock_are_released(state_uri: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", CLAIM_AND_DIE, state_uri], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
+        with StateStore(state_uri) as store:
+            assert not store.try_claim("held")
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait(30)
+            for _ in range(100):  # the server notices the dropped connection at once, or nearly
+                if store.try_claim("held"):
+                    break
+                threading.Event().wait(0.1)
+            assert store.try_claim("held")
+            with store.chain_lock(CHAIN):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_newer_schema_is_refused(state_uri: str) -> None:
+    with StateStore(state_uri) as store, store.write() as conn:
+        conn.execute(update(state_meta).where(state_meta.c.key == "schema_version").values(value="99"))
+    with pytest.raises(StateStoreError, match="schema version 99"):
+        StateStore(state_uri)
+
+
+def test_the_old_per_chain_state_is_imported_once(state_uri: str, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    with SqliteStore(lake / "state" / f"{CHAIN}.sqlite") as old:
+        old.commit(CHAIN, result("landing/supply_chain/2025-01-01", {"r1": b"L1", "r2": b"L2"}, {3: b"H3"}))
+        old.commit(CHAIN, result("landing/supply_chain/2025-01-02", {"r3": b"L3"}, {4: b"H4"}))
+        old.checkpoint()
+    with StateStore(state_uri) as store:
+        done = migrate_old_state(store, str(lake), CHAIN)
+        assert done is not None and (done["headers"], done["records"], done["bundles"]) == (2, 3, 2)
+        assert store.known_records(CHAIN, ["r1", "r2", "r3"]) == {"r1": b"L1", "r2": b"L2", "r3": b"L3"}
+        assert store.trusted_headers(CHAIN, [3, 4]) == {3: b"H3", 4: b"H4"}
+        assert store.committed() == {"landing/supply_chain/2025-01-01", "landing/supply_chain/2025-01-02"}
+        assert store.bundle_row("landing/supply_chain/2025-01-01")["outcome"] == "migrated"  # type: ignore[index]
+        assert migrate_old_state(store, str(lake), CHAIN) is None  # once
+        assert (lake / "state" / f"{CHAIN}.sqlite").exists()  # left in place
+    with StateStore(state_uri) as store:  # a lake with no old state is marked too
+        assert (
+            migrate_old_state(store, str(tmp_path / "empty"), "other")
+            == {
+                **(store_meta := {"from": None, "headers": 0, "records": 0, "bundles": 0}),
+                "at": migrate_meta_at(store, "other"),
+            }
+            and store_meta
+        )
+
+
+def migrate_meta_at(store: StateStore, chain: str) -> str:
+    import json
+
+    meta = store.meta(f"migrated:{chain}")
+    assert meta is not None
+    return str(json.loads(meta)["at"])
+
+
+def test_where_the_store_lives(tmp_path: Path) -> None:
+    assert (
+        state_uri(str(tmp_path / "lake"))
+        == f"sqlite:///{tmp_path / 'lake' / 'state' / 'ledger-state.sqlite'}"
+    )
+    assert (
+        state_uri("s3://bank-lake/prod", "postgresql+psycopg://u@db/state")
+        == "postgresql+psycopg://u@db/state"
+    )
+    with pytest.raises(
+        ConfigError, match=r"^the lake s3://bank-lake/prod is not a local path: set SMECREDIT_STATE_URI"
+    ):
+        state_uri("s3://bank-lake/prod")
+    with pytest.raises(ConfigError, match="not a SQLAlchemy URL"):
+        state_uri(str(tmp_path), "ledger.sqlite")
+    with pytest.raises(ConfigError, match="sqlite:/// or postgresql"):
+        state_uri(str(tmp_path), "mysql://u@db/state")
+    with pytest.raises(StateStoreError, match="a file, not memory"):
+        StateStore("sqlite://")
