@@ -470,6 +470,10 @@ class Background:
         if self._error is not None:
             raise self._error
 
+    def join_quietly(self) -> None:
+        """Wait for the work to end, whatever it raised (when cleaning up after a failure)."""
+        self._thread.join()
+
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to the process group ``pid`` leads (the process and what it started)."""
