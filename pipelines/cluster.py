@@ -266,7 +266,7 @@ class Cluster:
 
     # ---- start -----------------------------------------------------------------------------
 
-    def start(self, say: Callable[[str], None] = print, timeout: float = 300) -> None:
+    def start(self, say: Callable[[str], None] = print, timeout: float = 600) -> None:
         """Start every service, or leave a healthy running cluster as it is; return when every
         service is healthy (raise ``ServiceError`` otherwise, after stopping what started)."""
         if self.running():

@@ -118,7 +118,10 @@ def stack() -> Iterator[Stack]:
 
     world = Background(world_then_reference)
     try:
-        made.start(say=lambda text: print(f"[cluster +{time.monotonic() - started:.0f}s] {text}", flush=True))
+        made.start(
+            say=lambda text: print(f"[cluster +{time.monotonic() - started:.0f}s] {text}", flush=True),
+            timeout=900,
+        )
         world.join()
         yield Stack(root, made, procs[0], started)
     finally:
