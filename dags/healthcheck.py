@@ -7,6 +7,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from pipelines.airflow_edge import task_failure_alert
+
 
 @dag(
     dag_id="healthcheck",
@@ -14,8 +16,14 @@ from airflow.sdk import dag, task
     schedule="@hourly",
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,
     tags=["smecredit", "ops"],
-    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "on_failure_callback": task_failure_alert,
+    },
 )
 def healthcheck() -> None:
     @task

@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import (
+    ENV_ALERT_EMAILS,
     ENV_BANK,
     ENV_EVIDENCE_KEY,
     ENV_LAKE,
@@ -75,7 +77,10 @@ def hostname() -> str:
 @dataclass(frozen=True)
 class ClusterSpec:
     """What to run and how. ``paused`` starts DAGs paused (tests drive runs themselves);
-    ``parse_every`` is how often, in seconds, the dag-processor parses each DAG file again."""
+    ``parse_every`` is how often, in seconds, the dag-processor parses each DAG file again;
+    ``make_world`` simulates a world of ``firms`` x ``months`` under ``world/`` when there is
+    none (a test that brings its own world, written there while the services start, says no);
+    ``alert_emails`` receive the task-failure and deadline alerts (on the local SMTP server)."""
 
     root: Path = PROJECT_ROOT / "cluster-output"
     api_port: int = 8080
@@ -86,6 +91,8 @@ class ClusterSpec:
     firms: int = 300
     months: int = 12
     seed: int = 7
+    make_world: bool = True
+    alert_emails: str = "data-engineering@smecredit.local"
     user: str = "admin"
     password: str = "admin"
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -179,15 +186,17 @@ class Cluster:
             ENV_BANK: str(self.root / "world" / "bank"),
             ENV_LAKE: str(self.root / "lake"),
             ENV_MODELS: str(self.root / "lake" / "models"),
-            ENV_STATE: self.postgres.uri("ledger_state", "postgresql"),
-            **self._keys(),
+            ENV_STATE: self.postgres.uri("ledger_state", "postgresql+psycopg"),
+            ENV_ALERT_EMAILS: s.alert_emails,
+            **self.keys(),
             "PYTHONPATH": str(PROJECT_ROOT),
         }
         return {**env, **s.extra_env}
 
-    def _keys(self) -> dict[str, str]:
+    def keys(self) -> dict[str, str]:
         """The bank's model-signing and evidence keys, made once under ``secrets/`` (this
-        cluster's own, for local use; a bank serves them from its secrets backend)."""
+        cluster's own, for local use; a bank serves them from its secrets backend), as the
+        ``SMECREDIT_*`` variables that name them."""
         from models.signing import ModelKeys
         from pipelines.evidence import write_key
 
@@ -257,7 +266,7 @@ class Cluster:
 
     # ---- start -----------------------------------------------------------------------------
 
-    def start(self, say: Callable[[str], None] = print, timeout: float = 300) -> None:
+    def start(self, say: Callable[[str], None] = print, timeout: float = 600) -> None:
         """Start every service, or leave a healthy running cluster as it is; return when every
         service is healthy (raise ``ServiceError`` otherwise, after stopping what started)."""
         if self.running():
@@ -277,16 +286,20 @@ class Cluster:
             raise
 
     def _start(self, say: Callable[[str], None], timeout: float) -> None:
+        """Start in the order the services need each other, overlapping what can overlap: the
+        world is simulated while PostgreSQL starts and the metadata is migrated; the
+        api-server, scheduler, dag-processor and triggerer start together; the workers once
+        the API answers (their task processes report to it)."""
         started = time.monotonic()
         for folder in ("logs", "mail/tmp", "mail/new", "mail/cur", "airflow-home"):  # mail: a Maildir
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._save_state()
-        self._ensure_world(say)
+        world = Background(lambda: self._ensure_world(say))
         say(f"PostgreSQL on {LOOPBACK}:{self.postgres.port}, Redis on {LOOPBACK}:{self.redis.port}")
+        self.redis.start()
         self.postgres.start()
         for database in ("airflow", "ledger_state"):
             self.postgres.create_database(database)
-        self.redis.start()
         env = {**os.environ, **self.env()}
         self._write_env_sh()
         (self.home / "passwords.json").write_text(json.dumps({self.spec.user: self.spec.password}) + "\n")
@@ -294,12 +307,14 @@ class Cluster:
         migrate = subprocess.run([self._airflow(), "db", "migrate"], env=env, capture_output=True, text=True)
         if migrate.returncode != 0:
             raise ServiceError(f"airflow db migrate failed: {migrate.stderr.strip()[-1500:]}")
+        say(f"metadata database ready after {time.monotonic() - started:.0f} s")
+        world.join()  # unpaused DAGs may run as soon as the scheduler starts: the world must be there
         commands = self._commands()
-        for name in ("mail", "api-server"):  # workers fail the tasks they get before the API answers
-            argv, extra = commands.pop(name)
-            self._spawn(name, argv, {**env, **extra})
-        wait_for(self._api_answers, "the api-server", timeout, every=1)
+        workers = {name: commands.pop(name) for name in self.spec.workers}
         for name, (argv, extra) in commands.items():
+            self._spawn(name, argv, {**env, **extra})
+        wait_for(self._api_answers, "the api-server", timeout, every=0.5)
+        for name, (argv, extra) in workers.items():
             self._spawn(name, argv, {**env, **extra})
         say(f"started {', '.join(self._commands())}; waiting until every one is healthy")
         self.wait_healthy(timeout=max(30.0, timeout - (time.monotonic() - started)))
@@ -307,7 +322,7 @@ class Cluster:
 
     def _ensure_world(self, say: Callable[[str], None]) -> None:
         world = self.root / "world"
-        if (world / "trust.json").is_file():
+        if (world / "trust.json").is_file() or not self.spec.make_world:
             return
         from pipelines.demo import DEMO_WORLD
         from pipelines.simulate import WorldConfig, simulate
@@ -366,7 +381,7 @@ class Cluster:
             return bool(last) and all(v == "healthy" for v in last.values())
 
         try:
-            wait_for(healthy, "the cluster", timeout, every=2)
+            wait_for(healthy, "the cluster", timeout, every=1)
         except ServiceError as exc:
             raise ServiceError(f"{exc}: {last}") from None
         return last
@@ -433,6 +448,31 @@ class Cluster:
         if busy:
             raise ServiceError(f"ports still in use after stopping: {busy}")
         say(f"the cluster under {self.root} is stopped")
+
+
+class Background:
+    """Run ``work`` in a thread; ``join()`` waits for it and raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # handed to join()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="cluster-world", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def join_quietly(self) -> None:
+        """Wait for the work to end, whatever it raised (when cleaning up after a failure)."""
+        self._thread.join()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -1,6 +1,8 @@
 """The workaround for apache/airflow#73428 (``dag.test()`` of a DAG with a deadline alert)
 keeps the deadline for the scheduler. ``dag.test()`` of the ingest DAG itself, with its
-deadline, runs in the cluster test's in-process reference (tests/integration/in_process.py)."""
+deadline, runs in the cluster test's in-process reference (tests/integration/in_process.py),
+``airflow dags test ingest_attested_records`` from the command line right after it, and the
+cluster test sees the deadline missed and its callback run under the scheduler."""
 
 from __future__ import annotations
 

@@ -110,3 +110,18 @@ def test_every_dag_serialises_for_the_scheduler_and_web_ui(dagbag) -> None:  # t
         back = DagSerialization.from_dict(data)
         assert back.dag_id == dag_id
         assert {t.task_id for t in back.tasks} == {t.task_id for t in dag.tasks}, dag_id
+
+
+def test_every_dag_has_an_owner_retries_one_active_run_and_a_failure_callback(dagbag) -> None:  # type: ignore[no-untyped-def]
+    """What the README promises of every DAG; the cluster test sees the retries and callbacks
+    work under the scheduler (tests/integration/test_cluster.py)."""
+    from pipelines.airflow_edge import task_failure_alert
+
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.max_active_runs == 1, dag_id
+        for task in dag.tasks:
+            assert task.owner != "airflow", (dag_id, task.task_id)
+            assert task.retries >= 1, (dag_id, task.task_id)
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert task_failure_alert in callbacks, (dag_id, task.task_id)
