@@ -56,6 +56,7 @@ def build_world(
     out: Path,
     credit: dict[str, float] | None = None,
     min_bads: tuple[int, int] = (20, 5),
+    assess: bool = True,
 ) -> None:
     from pipelines.demo import DEMO_WORLD
     from pipelines.ingest import IngestConfig, ingest
@@ -84,9 +85,24 @@ def build_world(
     days = sorted({date.fromisoformat(d) for d in read_bank(s.bank_uri, "applications").applied_on})
     score_days(s.lake_uri, s.bank_uri, s.models_uri, days)
     step("scored", started)
-    for row in assess_months(s, Policy.load(), ends):
+    if assess:
+        assess_world(out, months=ends)
+
+
+def assess_world(out: Path, policy: Path | None = None, months: list[date] | None = None) -> None:
+    """Assess every month end of the world in ``out`` in order, from a clean slate (the
+    portfolio tables of an earlier assessment are removed first), under ``policy``."""
+    started = time.perf_counter()
+    s = settings_for(out)
+    for table in ("ecl", "ecl_movements", "model_monitoring"):
+        shutil.rmtree(Path(s.lake_uri) / table, ignore_errors=True)
+    if months is None:
+        world = json.loads((out / "world" / "world.json").read_text())
+        start = date.fromisoformat(str(world["start"]))
+        months = month_ends(start, add_months(start, int(world["months"]) - 1))
+    for row in assess_months(s, Policy.load(policy), months):
         print(json.dumps(row), flush=True)
-    step("assessed", started)
+    step(f"assessed {len(months)} month ends", started)
 
 
 def _replicate(frame: pd.DataFrame, copies: int, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -170,6 +186,10 @@ def main() -> None:
     p.add_argument("--apply-per-firm-year", type=float, help="default: the demo's")
     p.add_argument("--miss-intercept", type=float, help="default: the demo's")
     p.add_argument("--min-bads", type=int, nargs=2, default=(20, 5), metavar=("TRAIN", "OOT"))
+    p.add_argument("--no-assess", action="store_true", help="stop after scoring (assess later with `assess`)")
+    p = sub.add_parser("assess", help="(re)assess every month end of a built world from a clean slate")
+    p.add_argument("--out", type=Path, required=True, help="the folder `world` built")
+    p.add_argument("--policy", type=Path, help="a portfolio policy file (default: the package's)")
     p = sub.add_parser("runtime")
     p.add_argument("--from", dest="src", type=Path, required=True)
     p.add_argument("--firms", type=int, default=50_000)
@@ -183,7 +203,11 @@ def main() -> None:
 
             given = {"apply_per_firm_year": args.apply_per_firm_year, "miss_intercept": args.miss_intercept}
             credit = {**DEMO_WORLD, **{k: v for k, v in given.items() if v is not None}}
-        build_world(args.firms, args.months, args.seed, args.out, credit, tuple(args.min_bads))
+        build_world(
+            args.firms, args.months, args.seed, args.out, credit, tuple(args.min_bads), not args.no_assess
+        )
+    elif args.command == "assess":
+        assess_world(args.out, args.policy)
     else:
         runtime(args.src, args.firms, args.out, args.repeats)
 
