@@ -16,23 +16,25 @@ START = date(2024, 1, 31)
 MONTHS = [add_months(START, k) for k in range(16)]  # 2024-01 .. 2025-04
 
 
+def month(loan: str, m: date, status: str, balance: int) -> dict[str, object]:
+    dpd = 90 if status == "default" else 0
+    return {"loan_id": loan, "month_end": m.isoformat(), "status": status, "balance_fen": balance, "dpd": dpd}
+
+
 def books() -> BankBooks:
     """L1 defaults in 2024-05 owing 1,000 (recovers 300 then 100); L2 defaults in 2025-01
     owing 500 (recovers nothing); L3 is repaid; L4 defaults in 2024-02 (too early to be
     assessed three months before)."""
     perf = [
-        *({"loan_id": "L1", "month_end": m.isoformat(), "status": "current", "balance_fen": 1_000, "dpd": 0}
-          for m in MONTHS[:4]),
-        {"loan_id": "L1", "month_end": MONTHS[4].isoformat(), "status": "default", "balance_fen": 1_000, "dpd": 90},
-        *({"loan_id": "L2", "month_end": m.isoformat(), "status": "current", "balance_fen": 500, "dpd": 0}
-          for m in MONTHS[:12]),
-        {"loan_id": "L2", "month_end": MONTHS[12].isoformat(), "status": "default", "balance_fen": 500, "dpd": 90},
-        *({"loan_id": "L3", "month_end": m.isoformat(), "status": "current", "balance_fen": 800, "dpd": 0}
-          for m in MONTHS[:15]),
-        {"loan_id": "L3", "month_end": MONTHS[15].isoformat(), "status": "repaid", "balance_fen": 0, "dpd": 0},
-        {"loan_id": "L4", "month_end": MONTHS[0].isoformat(), "status": "current", "balance_fen": 700, "dpd": 0},
-        {"loan_id": "L4", "month_end": MONTHS[1].isoformat(), "status": "default", "balance_fen": 700, "dpd": 90},
-    ]  # fmt: skip
+        *(month("L1", m, "current", 1_000) for m in MONTHS[:4]),
+        month("L1", MONTHS[4], "default", 1_000),
+        *(month("L2", m, "current", 500) for m in MONTHS[:12]),
+        month("L2", MONTHS[12], "default", 500),
+        *(month("L3", m, "current", 800) for m in MONTHS[:15]),
+        month("L3", MONTHS[15], "repaid", 0),
+        month("L4", MONTHS[0], "current", 700),
+        month("L4", MONTHS[1], "default", 700),
+    ]
     recoveries = pd.DataFrame(
         {
             "loan_id": ["L1", "L1"],
