@@ -87,7 +87,7 @@ def test_backtest_nets_recoveries_and_needs_twelve_observed_months() -> None:
     assert jan["ecl_12m_fen"] == 230 and jan["defaults"] == 3
     assert jan["realised_loss_fen"] == 600 + 700 + 500
     assert jan["ratio"] == pytest.approx(230 / 1_800)
-    assert jan["loss_recovering_fen"] == 500  # L2's window (to 2026-01) is open at 2025-04
+    assert jan["loss_recovering_fen"] == 600 + 500  # L1 (window to 2025-05) and L2 still recovering
     feb = test.loc[MONTHS[1]]  # L4 in stage 3: not in the performing book; L2 still within
     assert feb["ecl_12m_fen"] == 160 and feb["realised_loss_fen"] == 1_100
     apr = test.loc[MONTHS[3]]  # 2024-04: L1 (2024-05) and L2 (2025-01) within 12 months
