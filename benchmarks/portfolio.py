@@ -32,15 +32,25 @@ import pandas as pd  # noqa: E402
 
 from pipelines.config import Settings  # noqa: E402
 from pipelines.features import build_snapshot, month_ends  # noqa: E402
+from pipelines.model_keys import model_keys  # noqa: E402
 from pipelines.portfolio import BankBooks, Policy, add_months, assess_month, assess_months  # noqa: E402
 from pipelines.scoring import ScoringError, read_bank, score_days, train  # noqa: E402
 from pipelines.scoring.behaviour import train_behaviour  # noqa: E402
 
 
 def settings_for(out: Path) -> Settings:
-    lake = out / "lake"
-    return Settings(str(out / "world" / "landing"), str(lake), str(out / "world" / "trust.json"),
-                    str(out / "world" / "bank"), str(lake / "models"))  # fmt: skip
+    """The world's settings, with its own model-signing key (``out/model-signing-key.pem``,
+    made on first use, owner-only): the registry signs every model it registers."""
+    lake, key = out / "lake", out / "model-signing-key.pem"
+    if not key.exists():
+        from models.signing import ModelKeys
+
+        out.mkdir(parents=True, exist_ok=True)
+        key.touch(mode=0o600)
+        key.write_text(ModelKeys.generate().private_pem())
+    world = out / "world"
+    return Settings(str(world / "landing"), str(lake), str(world / "trust.json"), str(world / "bank"),
+                    str(lake / "models"), model_signing_key=str(key))  # fmt: skip
 
 
 def step(name: str, started: float) -> float:
@@ -76,14 +86,15 @@ def build_world(
     for m in ends:
         build_snapshot(s.lake_uri, m)
     step(f"features for {len(ends)} month ends", started)
-    train(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads)
+    keys = model_keys(s)
+    train(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads, keys=keys)
     try:
-        train_behaviour(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads)
+        train_behaviour(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads, keys=keys)
     except ScoringError as exc:
         print(f"no behaviour model: {exc}")
     step("trained", started)
     days = sorted({date.fromisoformat(d) for d in read_bank(s.bank_uri, "applications").applied_on})
-    score_days(s.lake_uri, s.bank_uri, s.models_uri, days)
+    score_days(s.lake_uri, s.bank_uri, s.models_uri, days, keys)
     step("scored", started)
     if assess:
         assess_world(out, months=ends)
@@ -125,7 +136,10 @@ def build_big_book(src: Path, copies: int, out: Path, as_of: date) -> Settings:
     from pipelines.portfolio.tables import read_month, write_month
 
     shutil.rmtree(out, ignore_errors=True)
-    s, big = settings_for(src), settings_for(out)
+    s = settings_for(src)
+    out.mkdir(parents=True)
+    shutil.copy2(s.model_signing_key, out / "model-signing-key.pem")  # the copied models' key
+    big = settings_for(out)
     (out / "world" / "bank").mkdir(parents=True)
     for table, ids in (("applications", ("application_id", "loan_id", "firm_id")),
                        ("loan_performance", ("loan_id", "firm_id")), ("recoveries", ("loan_id",)),
