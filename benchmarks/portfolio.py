@@ -32,15 +32,25 @@ import pandas as pd  # noqa: E402
 
 from pipelines.config import Settings  # noqa: E402
 from pipelines.features import build_snapshot, month_ends  # noqa: E402
+from pipelines.model_keys import model_keys  # noqa: E402
 from pipelines.portfolio import BankBooks, Policy, add_months, assess_month, assess_months  # noqa: E402
 from pipelines.scoring import ScoringError, read_bank, score_days, train  # noqa: E402
 from pipelines.scoring.behaviour import train_behaviour  # noqa: E402
 
 
 def settings_for(out: Path) -> Settings:
-    lake = out / "lake"
-    return Settings(str(out / "world" / "landing"), str(lake), str(out / "world" / "trust.json"),
-                    str(out / "world" / "bank"), str(lake / "models"))  # fmt: skip
+    """The world's settings, with its own model-signing key (``out/model-signing-key.pem``,
+    made on first use, owner-only): the registry signs every model it registers."""
+    lake, key = out / "lake", out / "model-signing-key.pem"
+    if not key.exists():
+        from models.signing import ModelKeys
+
+        out.mkdir(parents=True, exist_ok=True)
+        key.touch(mode=0o600)
+        key.write_text(ModelKeys.generate().private_pem())
+    world = out / "world"
+    return Settings(str(world / "landing"), str(lake), str(world / "trust.json"), str(world / "bank"),
+                    str(lake / "models"), model_signing_key=str(key))  # fmt: skip
 
 
 def step(name: str, started: float) -> float:
@@ -56,6 +66,7 @@ def build_world(
     out: Path,
     credit: dict[str, float] | None = None,
     min_bads: tuple[int, int] = (20, 5),
+    assess: bool = True,
 ) -> None:
     from pipelines.demo import DEMO_WORLD
     from pipelines.ingest import IngestConfig, ingest
@@ -75,18 +86,34 @@ def build_world(
     for m in ends:
         build_snapshot(s.lake_uri, m)
     step(f"features for {len(ends)} month ends", started)
-    train(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads)
+    keys = model_keys(s)
+    train(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads, keys=keys)
     try:
-        train_behaviour(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads)
+        train_behaviour(s.lake_uri, s.bank_uri, s.models_uri, min_bads=min_bads, keys=keys)
     except ScoringError as exc:
         print(f"no behaviour model: {exc}")
     step("trained", started)
     days = sorted({date.fromisoformat(d) for d in read_bank(s.bank_uri, "applications").applied_on})
-    score_days(s.lake_uri, s.bank_uri, s.models_uri, days)
+    score_days(s.lake_uri, s.bank_uri, s.models_uri, days, keys)
     step("scored", started)
-    for row in assess_months(s, Policy.load(), ends):
+    if assess:
+        assess_world(out, months=ends)
+
+
+def assess_world(out: Path, policy: Path | None = None, months: list[date] | None = None) -> None:
+    """Assess every month end of the world in ``out`` in order, from a clean slate (the
+    portfolio tables of an earlier assessment are removed first), under ``policy``."""
+    started = time.perf_counter()
+    s = settings_for(out)
+    for table in ("ecl", "ecl_movements", "model_monitoring"):
+        shutil.rmtree(Path(s.lake_uri) / table, ignore_errors=True)
+    if months is None:
+        world = json.loads((out / "world" / "world.json").read_text())
+        start = date.fromisoformat(str(world["start"]))
+        months = month_ends(start, add_months(start, int(world["months"]) - 1))
+    for row in assess_months(s, Policy.load(policy), months):
         print(json.dumps(row), flush=True)
-    step("assessed", started)
+    step(f"assessed {len(months)} month ends", started)
 
 
 def _replicate(frame: pd.DataFrame, copies: int, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -109,7 +136,10 @@ def build_big_book(src: Path, copies: int, out: Path, as_of: date) -> Settings:
     from pipelines.portfolio.tables import read_month, write_month
 
     shutil.rmtree(out, ignore_errors=True)
-    s, big = settings_for(src), settings_for(out)
+    s = settings_for(src)
+    out.mkdir(parents=True)
+    shutil.copy2(s.model_signing_key, out / "model-signing-key.pem")  # the copied models' key
+    big = settings_for(out)
     (out / "world" / "bank").mkdir(parents=True)
     for table, ids in (("applications", ("application_id", "loan_id", "firm_id")),
                        ("loan_performance", ("loan_id", "firm_id")), ("recoveries", ("loan_id",)),
@@ -170,6 +200,10 @@ def main() -> None:
     p.add_argument("--apply-per-firm-year", type=float, help="default: the demo's")
     p.add_argument("--miss-intercept", type=float, help="default: the demo's")
     p.add_argument("--min-bads", type=int, nargs=2, default=(20, 5), metavar=("TRAIN", "OOT"))
+    p.add_argument("--no-assess", action="store_true", help="stop after scoring (assess later with `assess`)")
+    p = sub.add_parser("assess", help="(re)assess every month end of a built world from a clean slate")
+    p.add_argument("--out", type=Path, required=True, help="the folder `world` built")
+    p.add_argument("--policy", type=Path, help="a portfolio policy file (default: the package's)")
     p = sub.add_parser("runtime")
     p.add_argument("--from", dest="src", type=Path, required=True)
     p.add_argument("--firms", type=int, default=50_000)
@@ -183,7 +217,11 @@ def main() -> None:
 
             given = {"apply_per_firm_year": args.apply_per_firm_year, "miss_intercept": args.miss_intercept}
             credit = {**DEMO_WORLD, **{k: v for k, v in given.items() if v is not None}}
-        build_world(args.firms, args.months, args.seed, args.out, credit, tuple(args.min_bads))
+        build_world(
+            args.firms, args.months, args.seed, args.out, credit, tuple(args.min_bads), not args.no_assess
+        )
+    elif args.command == "assess":
+        assess_world(args.out, args.policy)
     else:
         runtime(args.src, args.firms, args.out, args.repeats)
 
