@@ -275,7 +275,8 @@ class LakeTable:
     path: str
     """The folder (or file) under ``<lake>/``."""
     partitioned_by: str
-    """The hive partition key of its files (``key=value/part-0.parquet``); empty: one file."""
+    """The hive partition key of its folders (``key=value/``, a string never stored in the
+    files); empty: one file."""
     schema: pa.Schema
 
 
@@ -291,9 +292,9 @@ def lake_tables() -> dict[str, LakeTable]:
         "quarantine": LakeTable("quarantine/", "source", QUARANTINE),
         "ingest_log": LakeTable("ingest_log/", "source", INGEST_LOG),
         "features": LakeTable("features/", "as_of_month", feature_schema()),
-        "scores.pre_loan": LakeTable("scores/pre_loan/", "applied_on", SCORE_SCHEMA),
-        "reviews.in_loan": LakeTable("reviews/in_loan/", "applied_on", REVIEW_SCHEMA),
-        "scores.behaviour": LakeTable("scores/behaviour/", "day", BEHAVIOUR_SCHEMA),
+        "scores.pre_loan": LakeTable("scores/pre_loan/", "applied_month", SCORE_SCHEMA),
+        "reviews.in_loan": LakeTable("reviews/in_loan/", "applied_month", REVIEW_SCHEMA),
+        "scores.behaviour": LakeTable("scores/behaviour/", "monitored_month", BEHAVIOUR_SCHEMA),
         "alerts": LakeTable("alerts/alerts.parquet", "", ALERT_SCHEMA),
         "outbox": LakeTable("outbox/outbox.parquet", "", OUTBOX_SCHEMA),
     }
