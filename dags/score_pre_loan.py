@@ -2,8 +2,9 @@
 
 Each application gets PD, score, grade and four reason codes from the features as of the
 month end before it; the day's file
-``<lake>/scores/pre_loan/applied_month=YYYY-MM/day-YYYY-MM-DD.parquet`` is rewritten whole, so a rerun never duplicates. The params ``day`` and ``through`` score a
-range instead (backfill). Configuration: SMECREDIT_LAKE_URI, SMECREDIT_BANK_URI,
+``<lake>/scores/pre_loan/applied_month=YYYY-MM/day-YYYY-MM-DD.parquet`` is rewritten whole,
+so a rerun never duplicates. The params ``day`` and ``through`` score a range instead
+(backfill). Configuration: SMECREDIT_LAKE_URI, SMECREDIT_BANK_URI,
 SMECREDIT_MODELS_URI.
 """
 

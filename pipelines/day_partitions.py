@@ -68,7 +68,11 @@ def read_days(table: DayTable, lake_uri: str, schema: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    have = pc.unique(new[table.day_column]) if new.num_rows else pa.array([], schema.field(table.day_column).type)
+    have = (
+        pc.unique(new[table.day_column])
+        if new.num_rows
+        else pa.array([], schema.field(table.day_column).type)
+    )
     old = old.filter(pc.invert(pc.is_in(old[table.day_column], value_set=have)))
     return pa.concat_tables([new, old]).sort_by([(table.day_column, "ascending")])
 

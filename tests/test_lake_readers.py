@@ -118,7 +118,9 @@ def test_a_lake_of_the_old_layout_reads_and_migrates(full_lake: Path, tmp_path: 
             if not any(f.parent.iterdir()):
                 f.parent.rmdir()
     assert not list((lake / "scores" / "pre_loan").glob("applied_month=*"))
-    pd.testing.assert_frame_equal(read_scores(str(lake)).sort_values("application_id", ignore_index=True), before)
+    pd.testing.assert_frame_equal(
+        read_scores(str(lake)).sort_values("application_id", ignore_index=True), before
+    )
     assert len(read_reviews(str(lake))) == reviews
     moved = day_partitions.migrate(str(lake))
     assert moved["scores/pre_loan"] > 0 and moved["scores/behaviour"] == 1

@@ -27,9 +27,9 @@ import pyarrow as pa
 
 from pipelines.calendar import as_date
 from pipelines.config import Settings
+from pipelines.day_partitions import BEHAVIOUR_SCORES, write_day
 from pipelines.features import FEATURE_NAMES, load_inputs
 from pipelines.features.compute import compute
-from pipelines.day_partitions import BEHAVIOUR_SCORES, write_day
 from pipelines.monitor.alerts import AlertStatus, read_alerts, update_alerts, write_alerts
 from pipelines.monitor.behaviour import behaviour_scores
 from pipelines.monitor.conditions import conditions

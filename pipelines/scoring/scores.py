@@ -17,8 +17,8 @@ from models.registry import Registry
 from models.scorecard import Scorecard
 from models.signing import ModelKeys
 from pipelines.books import read_bank
-from pipelines.features import FEATURE_NAMES
 from pipelines.day_partitions import PRE_LOAN_SCORES, read_days, write_day
+from pipelines.features import FEATURE_NAMES
 from pipelines.schemas import SCORE_REASONS as REASONS
 from pipelines.schemas import SCORE_SCHEMA
 from pipelines.scoring.errors import ScoringError
