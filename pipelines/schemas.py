@@ -186,6 +186,7 @@ SCORE_SCHEMA = pa.schema(
         pa.field("score", pa.float64(), nullable=False),
         pa.field("grade", pa.string(), nullable=False),
         *(pa.field(f"reason_{k}", pa.string()) for k in range(1, SCORE_REASONS + 1)),
+        *(pa.field(f"reason_{k}_statement", pa.string()) for k in range(1, SCORE_REASONS + 1)),
         pa.field("model_id", pa.string(), nullable=False),
         pa.field("model_sha256", pa.string(), nullable=False),
         pa.field("feature_row_hash", pa.string(), nullable=False),

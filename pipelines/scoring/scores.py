@@ -23,6 +23,7 @@ from pipelines.schemas import SCORE_REASONS as REASONS
 from pipelines.schemas import SCORE_SCHEMA
 from pipelines.scoring.errors import ScoringError
 from pipelines.scoring.inputs import with_features
+from pipelines.scoring.reasons import explain
 from pipelines.scoring.training import FAMILY
 
 
@@ -58,7 +59,7 @@ def _score_table(lake_uri: str, apps: pd.DataFrame, model: Scorecard, entry: dic
     rows = with_features(lake_uri, apps)
     X = rows[list(FEATURE_NAMES)]
     p_bad = model.predict_proba(X)[:, 1]
-    reasons = model.reasons(X, n=REASONS)
+    reasons = explain(model, X, REASONS)
     out = pd.DataFrame(
         {
             "application_id": rows["application_id"].astype(str),
