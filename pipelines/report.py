@@ -67,8 +67,9 @@ def _key(name: str, value: Any) -> str:
     return f'<b data-key="{html.escape(name)}">{html.escape(str(value))}</b>'
 
 
-def _section(title: str, *parts: str) -> str:
-    return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
+def _section(title: str, *parts: str, anchor: str = "") -> str:
+    where = f' id="{anchor}"' if anchor else ""
+    return f"<h2{where}>{html.escape(title)}</h2>" + "".join(parts)
 
 
 def _bar(series: pd.Series, title: str, xlabel: str) -> str:
@@ -166,6 +167,14 @@ def scores_section(settings: Settings) -> tuple[str, dict[str, Any]]:
         + "<h3>Grades and observed default rates (12 months, fully observed)</h3>"
         + table_html(grades.reset_index())
         + _bar(reasons, "Top reason codes (reason_1)", "applications")
+        + (
+            f"<p>The most frequent first reason, <code>{html.escape(str(reasons.index[0]))}</code>, "
+            f"is <code>reason_1</code> of {int(reasons.iloc[0]):,} of the {len(scores):,} applications "
+            f"({reasons.iloc[0] / len(scores):.0%}); a reason is a feature on which the applicant "
+            "scores below the average applicant, stated in <code>reason_1_statement</code>.</p>"
+            if len(reasons)
+            else ""
+        )
     )
     return _section("Pre-loan scores", body), figures
 
@@ -375,7 +384,26 @@ def models_section(models_uri: str, keys: ModelKeys | None = None, report_dir: P
         }
 
     return _section(
-        "Models (out-of-time validation)", warnings_html(entries), _models_table(entries, row), signer
+        "Models (out-of-time validation)",
+        warnings_html(entries),
+        _models_table(entries, row),
+        signer,
+        anchor="models",
+    )
+
+
+def _headline(models_uri: str) -> str:
+    """A line at the top of the page when the models have warnings."""
+    try:
+        found = model_warnings(Registry(models_uri).entries())
+    except RegistryError:
+        return ""
+    if not found:
+        return ""
+    return (
+        f'<div class="warn"><p><b>{len(found)} warning(s) about the models</b> in use '
+        f'(calibration, grade order, stability or a stronger challenger): <a href="#models">see '
+        "Models</a>.</p></div>"
     )
 
 
@@ -413,6 +441,7 @@ div.warn li{{margin:4px 0}} p.ok{{color:#2a6e2a}}</style>
 {CHECK_SCRIPT}</head><body>
 <h1>SME credit on chain-attested evidence</h1>
 <p>Lake {html.escape(settings.lake_uri)}; generated {stamp}.</p>
+{_headline(settings.models_uri)}
 {"".join(parts)}
 </body></html>
 """
