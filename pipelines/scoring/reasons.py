@@ -55,17 +55,17 @@ def explain(card: Scorecard, X: pd.DataFrame, n: int) -> pd.DataFrame:
     codes = card.reasons(X, n=n)
     lost = card.points_lost(X)
     out = codes.copy()
-    bins = {f: card.bins_[f].index(X[f]) for f in card.features_}
-    position = {label: i for i, label in enumerate(X.index)}
+    features = card.features_
+    bins = {f: card.bins_[f].index(X[f]) for f in features}
+    values = {f: X[f].to_numpy() for f in features}
+    cost = {f: lost[f].to_numpy() for f in features}
     for k in range(1, n + 1):
         texts: list[str | None] = []
-        for label, feature in codes[f"reason_{k}"].items():
+        for i, feature in enumerate(codes[f"reason_{k}"].to_numpy()):
             if not isinstance(feature, str):
                 texts.append(None)
                 continue
-            i = position[label]
-            fb = card.bins_[feature]
-            where = standing(fb, int(bins[feature][i]))
-            texts.append(reason_text(feature, X[feature].iloc[i], where, float(lost[feature].iloc[i])))
+            where = standing(card.bins_[feature], int(bins[feature][i]))
+            texts.append(reason_text(feature, values[feature][i], where, float(cost[feature][i])))
         out[f"reason_{k}_statement"] = texts
     return out
