@@ -199,30 +199,34 @@ def review_table(reviews: pd.DataFrame, limit: int = REVIEW_ROWS) -> str:
             f"<td>{html.escape(str(v))}</td>"
             for v in (r.application_id, r.firm_id, r.applied_on, r.grade, r.decision, r.decision_reason)
         )
-        + "<td style='text-align:left'>"
+        + "<td>"
         + ("<br>".join(html.escape(str(x)) for x in r.reasons) or "every check passed")
         + "</td></tr>"
         for r in shown.itertuples()
     ]
     counts = reviews["decision"].value_counts()
-    flagged = int(counts.get("decline", 0) + counts.get("refer", 0))
+    on_page = shown["decision"].value_counts()
+
+    def part(decision: str, word: str) -> str:
+        total, listed = int(counts.get(decision, 0)), int(on_page.get(decision, 0))
+        return f"{'all ' if listed == total else f'{listed} of '}{total:,} {word}"
+
     hidden = len(reviews) - len(shown)
     caption = (
-        f"{len(shown)} of {len(reviews):,} applications: the {int(counts.get('decline', 0))} declined and "
-        f"{int(counts.get('refer', 0))} referred first, newest first"
-        + ("" if flagged >= len(shown) else ", then the newest approved")
+        f"{len(shown)} of {len(reviews):,} applications, newest first: "
+        f"{part('decline', 'declined')}, {part('refer', 'referred')}, {part('approve', 'approved')}"
         + (
             f"; {hidden:,} not shown (every row: <code>smecredit export</code>, or the table "
             "<code>reviews/in_loan/</code>)."
             if hidden
-            else "; every application is shown."
+            else "."
         )
     )
     head = "".join(
         f"<th>{h}</th>"
         for h in ("application", "firm", "applied on", "grade", "decision", "rule that decided", "findings")
     )
-    return f'<table class="t"><caption>{caption}</caption><tr>{head}</tr>{"".join(rows)}</table>'
+    return f'<table class="t rev"><caption>{caption}</caption><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def review_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
@@ -329,7 +333,7 @@ def _report_link(models_uri: str, model_id: str, report_dir: Path | None) -> str
     uri = f"{models_uri.rstrip('/')}/reports/{model_id}.html"
     fs, path = filesystem(uri)
     if not fs.exists(path):
-        return "(no report)"
+        return f"{html.escape(model_id)} (no report)"
     local = "://" not in uri or uri.startswith("file://")
     if local and report_dir is not None:
         href = os.path.relpath(Path(path).resolve(), report_dir.resolve())
@@ -337,13 +341,13 @@ def _report_link(models_uri: str, model_id: str, report_dir: Path | None) -> str
         href = Path(path).resolve().as_uri()
     else:
         href = uri
-    return f'<a href="{html.escape(href)}">validation report</a>'
+    return f'<a href="{html.escape(href)}">{html.escape(model_id)}</a>'
 
 
 def _models_table(entries: list[dict[str, Any]], rows_of: Any) -> str:
     frame = pd.DataFrame([rows_of(e) for e in entries])
     for column in frame.columns:
-        if column != "report":
+        if column != "model (validation report)":
             frame[column] = [
                 html.escape(f"{v:.4f}" if isinstance(v, float) else str(v)) for v in frame[column]
             ]
@@ -371,16 +375,17 @@ def models_section(models_uri: str, keys: ModelKeys | None = None, report_dir: P
         m = e["metrics"]
         top = m.get("top_reason_1")
         return {
-            "model_id": e["model_id"],
+            "model (validation report)": _report_link(models_uri, e["model_id"], report_dir),
             "status": e["status"],
             "trained on": f"{e['training_window']['from']} to {e['training_window']['to']}",
-            **{k: m.get(k) for k in ("auc", "gini", "ks", "brier", "hosmer_lemeshow_p", "psi_train_vs_oot")},
+            **{k: m.get(k) for k in ("auc", "ks", "brier")},
+            "Hosmer-Lemeshow p": m.get("hosmer_lemeshow_p"),
+            "PSI": m.get("psi_train_vs_oot"),
             "grades monotone": m.get("grades_monotone"),
             "Jeffreys fails in": ", ".join(m.get("jeffreys_failed_grades") or [])
             or ("none" if "jeffreys_failed_grades" in m else "not recorded"),
             "most frequent reason_1": f"{top} ({m.get('top_reason_1_share', 0):.0%})" if top else "",
             "signature": _signature_state(e, keys),
-            "report": _report_link(models_uri, e["model_id"], report_dir),
         }
 
     return _section(
@@ -437,7 +442,8 @@ table.t{{border-collapse:collapse;margin:8px 0}} img{{margin:4px}}
 table.t td,table.t th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}
 table.t caption{{caption-side:top;text-align:left;padding:4px 0;color:#333}}
 div.warn{{background:#fff4e5;border-left:4px solid #e07b00;padding:4px 12px;margin:8px 0}}
-div.warn li{{margin:4px 0}} p.ok{{color:#2a6e2a}}</style>
+div.warn li{{margin:4px 0}} p.ok{{color:#2a6e2a}}
+table.rev td,table.rev th{{text-align:left}} table.rev td:nth-child(3){{white-space:nowrap}}</style>
 {CHECK_SCRIPT}</head><body>
 <h1>SME credit on chain-attested evidence</h1>
 <p>Lake {html.escape(settings.lake_uri)}; generated {stamp}.</p>

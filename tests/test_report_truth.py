@@ -133,7 +133,7 @@ def test_the_in_loan_table_lists_declined_and_referred_first_with_their_findings
     caption = re.search(r"<caption>(.*?)</caption>", page)
     assert caption is not None
     assert "10 of 43 applications" in caption.group(1) and "33 not shown" in caption.group(1)
-    assert "1 declined and 2 referred first" in caption.group(1)
+    assert "newest first: all 1 declined, all 2 referred, 7 of 40 approved" in caption.group(1)
     approved = re.findall(r"<td>(\d{4}-\d\d-\d\d)</td><td>C</td><td>approve", page)
     assert approved == sorted(approved, reverse=True)  # then the newest approved
 
