@@ -87,16 +87,18 @@ def test_every_table_reads_with_pyarrow_pandas_and_duckdb(full_lake: Path) -> No
             assert len(frame) == rows, name
             for field in table.schema:
                 if field.type == pa.date32():
-                    assert isinstance(frame[field.name].dropna().iloc[0], date), (name, field.name)
+                    days = frame[field.name].dropna()  # a calendar day, not a timestamp or text
+                    assert all(type(v) is date for v in days), (name, field.name)
             if key:
-                assert set(frame[key].astype(str)) == {p.parent.name.split("=", 1)[1] for p in files}
+                filled = {p.parent.name.split("=", 1)[1] for p in files if pq.read_metadata(p).num_rows}
+                assert set(frame[key].astype(str)) == filled, name
             glob = f"{folder}/**/*.parquet" if key else str(folder)
             hive = "true" if key else "false"
             duck = duckdb.sql(f"SELECT * FROM read_parquet('{glob}', hive_partitioning = {hive})")
             types = dict(zip(duck.columns, (str(t) for t in duck.types), strict=True))
             expected = {f.name: _DUCK[f.type] for f in table.schema} | ({key: "VARCHAR"} if key else {})
             assert types == expected, name
-            assert duck.aggregate("count(*)").fetchone() == (rows,), name
+            assert duck.aggregate("count(*)").fetchall() == [(rows,)], name
 
 
 def test_a_lake_of_the_old_layout_reads_and_migrates(full_lake: Path, tmp_path: Path) -> None:
@@ -109,6 +111,8 @@ def test_a_lake_of_the_old_layout_reads_and_migrates(full_lake: Path, tmp_path: 
     shutil.copytree(full_lake, lake)
     before = read_scores(str(lake)).sort_values("application_id", ignore_index=True)
     reviews = len(read_reviews(str(lake)))
+    days = {t.path: len(list((lake / t.path).glob("*=*/day-*.parquet"))) for t in day_partitions.DAY_TABLES}
+    assert all(days.values()), days
     for table in day_partitions.DAY_TABLES:
         for f in sorted((lake / table.path).glob("*=*/day-*.parquet")):
             day = date.fromisoformat(f.name[4:14])
@@ -122,9 +126,8 @@ def test_a_lake_of_the_old_layout_reads_and_migrates(full_lake: Path, tmp_path: 
         read_scores(str(lake)).sort_values("application_id", ignore_index=True), before
     )
     assert len(read_reviews(str(lake))) == reviews
-    moved = day_partitions.migrate(str(lake))
-    assert moved["scores/pre_loan"] > 0 and moved["scores/behaviour"] == 1
+    assert day_partitions.migrate(str(lake)) == days
     assert not list((lake / "scores" / "pre_loan").glob("applied_on=*"))
     frame = pd.read_parquet(lake / "scores" / "pre_loan")
-    assert len(frame) == len(before) and isinstance(frame.applied_on.iloc[0], date)
+    assert len(frame) == len(before) and all(type(v) is date for v in frame.applied_on)
     assert day_partitions.migrate(str(lake)) == {t.path: 0 for t in day_partitions.DAY_TABLES}
