@@ -43,8 +43,10 @@ def standing(fb: FeatureBins, bin_index: int) -> str:
 def reason_text(feature: str, value: Any, where: str, lost: float) -> str:
     """One reason as a sentence: the statement of ``value``, ``where`` it stands, and the
     points ``lost`` against the average applicant."""
-    number = None if value is None or pd.isna(value) else float(value)
-    said = statement(feature, number)
+    if isinstance(value, str):  # a category of a hand-built card
+        said = f"{feature.replace('_', ' ').capitalize()} is {value}"
+    else:
+        said = statement(feature, None if value is None or pd.isna(value) else float(value))
     cost = f"{lost:.0f} points below the average applicant"
     return f"{said} ({where}; {cost})" if where else f"{said} ({cost})"
 
