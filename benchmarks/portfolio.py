@@ -154,7 +154,7 @@ def build_big_book(src: Path, copies: int, out: Path, as_of: date) -> Settings:
         target = Path(big.lake_uri) / "features" / snap.parent.name / "part-0.parquet"
         target.parent.mkdir(parents=True)
         _replicate(pd.read_parquet(snap), copies, ("firm_id",)).to_parquet(target, index=False)
-    for day in sorted((Path(s.lake_uri) / "scores" / "pre_loan").glob("applied_on=*/*.parquet")):
+    for day in sorted((Path(s.lake_uri) / "scores" / "pre_loan").glob("*=*/*.parquet")):
         target = Path(big.lake_uri) / "scores" / "pre_loan" / day.parent.name / day.name
         target.parent.mkdir(parents=True, exist_ok=True)
         frame = _replicate(pd.read_parquet(day), copies, ("application_id", "firm_id"))

@@ -4,7 +4,7 @@ Each application's collateral, receivables, trade, trade cycles, headcount and d
 freshness are checked against the attested records sealed by the end of its application
 day; the rule table (SMECREDIT_REVIEW_RULES, default pipelines/review/rules.json) turns the
 pre-loan grade and the checks into approve, refer or decline. The day's partition
-``<lake>/reviews/in_loan/applied_on=YYYY-MM-DD/`` is rewritten whole. Runs after
+``<lake>/reviews/in_loan/applied_month=YYYY-MM/day-YYYY-MM-DD.parquet`` is rewritten whole. Runs after
 score_pre_loan (its Asset) and daily; the params ``day``/``through`` review a range.
 """
 

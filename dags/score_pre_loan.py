@@ -1,9 +1,10 @@
 """Daily: score the previous day's loan applications with the champion scorecard.
 
 Each application gets PD, score, grade and four reason codes from the features as of the
-month end before it; the day's partition ``<lake>/scores/pre_loan/applied_on=YYYY-MM-DD/`` is
-rewritten whole, so a rerun never duplicates. The params ``day`` and ``through`` score a
-range instead (backfill). Configuration: SMECREDIT_LAKE_URI, SMECREDIT_BANK_URI,
+month end before it; the day's file
+``<lake>/scores/pre_loan/applied_month=YYYY-MM/day-YYYY-MM-DD.parquet`` is rewritten whole,
+so a rerun never duplicates. The params ``day`` and ``through`` score a range instead
+(backfill). Configuration: SMECREDIT_LAKE_URI, SMECREDIT_BANK_URI,
 SMECREDIT_MODELS_URI.
 """
 

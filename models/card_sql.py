@@ -109,6 +109,7 @@ def select(
     bins: Mapping[str, FeatureBins],
     points: Mapping[str, np.ndarray],
     *,
+    reference: Mapping[str, float],
     offset: float,
     factor: float,
     table: str,
@@ -116,7 +117,8 @@ def select(
     reasons: int = 0,
 ) -> str:
     """The SELECT (see the module's docstring). ``points[f]``: the points of each bin of
-    feature ``f`` and, last, of a value with no bin."""
+    feature ``f`` and, last, of a value with no bin; ``reference[f]``: the points the reason
+    codes measure a row's points on ``f`` against (``Scorecard.reference_points``)."""
     if reasons < 0:
         raise ValueError(f"reasons must be 0 or more, got {reasons}")
     _outputs(features, id_column, reasons)
@@ -129,7 +131,7 @@ def select(
     if reasons:
         for f, lk in zip(features, lost, strict=True):
             table_ = np.asarray(points[f], dtype=float)
-            first.append(f"{bin_case(bins[f], f, table_[:-1].max() - table_)} AS {lk}")
+            first.append(f"{bin_case(bins[f], f, reference[f] - table_)} AS {lk}")
     total = " + ".join(pts)
     second = [*ident, *pts, f"{total} AS {name('score')}", *keep]
     if reasons:

@@ -311,16 +311,35 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 )
         return pd.DataFrame(rows)
 
-    def reasons(self, X: Any, n: int = 4) -> pd.DataFrame:
-        """Per row, the ``n`` features that cost the most points against their best bin, worst
-        first (``reason_1`` .. ``reason_n``; empty where fewer features cost anything)."""
+    def reference_points(self) -> dict[str, float]:
+        """Each feature's reference for the reason codes: the average applicant's points on it,
+        i.e. its bins' points weighted by how many training rows fell in each (the
+        "average-bin" reference; a bin no training row fell in weighs nothing)."""
+        check_is_fitted(self, "features_")
+        out = {}
+        for name in self.features_:
+            counts = np.array([b.count for b in self.bins_[name].bins], dtype=float)
+            pts = self._bin_points(name)[:-1]
+            out[name] = float(pts @ counts / counts.sum()) if counts.sum() > 0 else float(pts.mean())
+        return out
+
+    def points_lost(self, X: Any) -> pd.DataFrame:
+        """Per row and feature of the card, the points the row scores below the feature's
+        reference (``reference_points``); negative where it scores above it."""
+        ref = self.reference_points()
         matrix = self._points_matrix(X)
-        best = np.array([self._bin_points(f)[:-1].max() for f in self.features_])
-        lost = best - matrix
+        lost = np.array([ref[f] for f in self.features_]) - matrix
+        return pd.DataFrame(lost, columns=list(self.features_), index=as_frame(X).index)
+
+    def reasons(self, X: Any, n: int = 4) -> pd.DataFrame:
+        """Per row, the ``n`` features on which it scores the most points below the average
+        applicant (``points_lost``), worst first (``reason_1`` .. ``reason_n``; empty where
+        fewer features cost anything). Ties keep the card's feature order."""
+        lost = self.points_lost(X).to_numpy()
         order = np.argsort(-lost, axis=1, kind="stable")[:, :n]
         names = np.array(self.features_, dtype=object)
         out: dict[str, np.ndarray] = {}
-        none = np.full(len(matrix), None, dtype=object)
+        none = np.full(len(lost), None, dtype=object)
         for k in range(n):
             if k < order.shape[1]:
                 col = order[:, k]
@@ -346,6 +365,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.features_,
             self.bins_,
             {f: self._bin_points(f) for f in self.features_},
+            reference=self.reference_points(),
             offset=self.offset_,
             factor=self.factor_,
             table=table,

@@ -246,8 +246,8 @@ def _alert_detail(lake: str, alert_id: str) -> int:
 
 
 def _firm_scores(scores: object) -> str:
-    """Each of a firm's scores with every reason code the table holds, each with its meaning
-    from the feature dictionary."""
+    """Each of a firm's scores with every reason code the table holds, each with its statement
+    (the applicant's own figure against the average applicant), else the dictionary's meaning."""
     import re
 
     import pandas as pd
@@ -268,7 +268,8 @@ def _firm_scores(scores: object) -> str:
         for k, col in enumerate(reasons, start=1):
             code = r[col]
             if code:
-                lines.append(f"  reason {k}: {code}" + (f" -- {meaning[code]}" if code in meaning else ""))
+                said = r.get(f"{col}_statement") or meaning.get(code)  # the applicant's own figure
+                lines.append(f"  reason {k}: {code}" + (f" -- {said}" if said else ""))
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from pipelines.books import BooksError, read_bank
 from pipelines.config import Settings
 from pipelines.lake import filesystem, write_atomic
 from pipelines.model_keys import model_keys
+from pipelines.model_warnings import PSI_LIMIT, model_warnings
 from pipelines.monitor import read_alerts
 from pipelines.monitor.outbox import Outbox
 from pipelines.portfolio.report import portfolio_section
@@ -65,14 +67,25 @@ def _key(name: str, value: Any) -> str:
     return f'<b data-key="{html.escape(name)}">{html.escape(str(value))}</b>'
 
 
-def _section(title: str, *parts: str) -> str:
-    return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
+def _section(title: str, *parts: str, anchor: str = "") -> str:
+    where = f' id="{anchor}"' if anchor else ""
+    return f"<h2{where}>{html.escape(title)}</h2>" + "".join(parts)
 
 
 def _bar(series: pd.Series, title: str, xlabel: str) -> str:
+    """A bar chart of ``series``, or one sentence when a chart would carry no more than that
+    (no bar, or a single one)."""
+    if len(series) < 2:
+        said = (
+            ", ".join(
+                f"{html.escape(str(k))} ({v:,} {xlabel[:-1] if v == 1 and xlabel.endswith('s') else xlabel})"
+                for k, v in series.items()
+            )
+            or "none"
+        )
+        return f"<p>{html.escape(title)}: {said}.</p>"
     fig, ax = figure()
-    if len(series):
-        ax.barh([str(i) for i in series.index][::-1], series.to_numpy()[::-1])
+    ax.barh([str(i) for i in series.index][::-1], series.to_numpy()[::-1])
     ax.set(title=title, xlabel=xlabel)
     return png(fig)
 
@@ -154,8 +167,66 @@ def scores_section(settings: Settings) -> tuple[str, dict[str, Any]]:
         + "<h3>Grades and observed default rates (12 months, fully observed)</h3>"
         + table_html(grades.reset_index())
         + _bar(reasons, "Top reason codes (reason_1)", "applications")
+        + (
+            f"<p>The most frequent first reason, <code>{html.escape(str(reasons.index[0]))}</code>, "
+            f"is <code>reason_1</code> of {int(reasons.iloc[0]):,} of the {len(scores):,} applications "
+            f"({reasons.iloc[0] / len(scores):.0%}); a reason is a feature on which the applicant "
+            "scores below the average applicant, stated in <code>reason_1_statement</code>.</p>"
+            if len(reasons)
+            else ""
+        )
     )
     return _section("Pre-loan scores", body), figures
+
+
+REVIEW_ROWS = 25
+"""In-loan applications the report lists: the declined and referred ones first."""
+_DECISION_ORDER = {"decline": 0, "refer": 1, "approve": 2}
+
+
+def review_table(reviews: pd.DataFrame, limit: int = REVIEW_ROWS) -> str:
+    """The in-loan applications to look at first: declined, then referred, then approved,
+    newest first within each, at most ``limit``, each with the rule that decided and the
+    findings of every check that did not pass; a caption says how many are not shown."""
+    rank = reviews["decision"].map(_DECISION_ORDER).fillna(3)
+    ordered = reviews.assign(_rank=rank).sort_values(
+        ["_rank", "applied_on", "application_id"], ascending=[True, False, True], kind="stable"
+    )
+    shown = ordered.head(limit)
+    rows = [
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (r.application_id, r.firm_id, r.applied_on, r.grade, r.decision, r.decision_reason)
+        )
+        + "<td>"
+        + ("<br>".join(html.escape(str(x)) for x in r.reasons) or "every check passed")
+        + "</td></tr>"
+        for r in shown.itertuples()
+    ]
+    counts = reviews["decision"].value_counts()
+    on_page = shown["decision"].value_counts()
+
+    def part(decision: str, word: str) -> str:
+        total, listed = int(counts.get(decision, 0)), int(on_page.get(decision, 0))
+        return f"{'all ' if listed == total else f'{listed} of '}{total:,} {word}"
+
+    hidden = len(reviews) - len(shown)
+    caption = (
+        f"{len(shown)} of {len(reviews):,} applications, newest first: "
+        f"{part('decline', 'declined')}, {part('refer', 'referred')}, {part('approve', 'approved')}"
+        + (
+            f"; {hidden:,} not shown (every row: <code>smecredit export</code>, or the table "
+            "<code>reviews/in_loan/</code>)."
+            if hidden
+            else "."
+        )
+    )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("application", "firm", "applied on", "grade", "decision", "rule that decided", "findings")
+    )
+    return f'<table class="t rev"><caption>{caption}</caption><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def review_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
@@ -172,11 +243,7 @@ def review_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
         f"{_key('approve', figures['approve'])} approve, "
         f"{_key('refer', figures['refer'])} refer, {_key('decline', figures['decline'])} decline.</p>"
         + _bar(failing, "Failing checks", "applications")
-        + table_html(
-            reviews.sort_values("applied_on").tail(15)[
-                ["application_id", "firm_id", "applied_on", "grade", "decision", "decision_reason"]
-            ]
-        )
+        + review_table(reviews)
     )
     return _section("In-loan review", body), figures
 
@@ -189,6 +256,8 @@ def alerts_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
     pivot = live.pivot_table(
         index="rule", columns="severity", values="alert_id", aggfunc="count", fill_value=0
     )
+    pivot = pivot[[c for c in ("critical", "warning", "info") if c in pivot.columns]]
+    pivot.columns.name = None  # no empty header cell above the rules
     outbox = Outbox(lake_uri).read()
     sent = int((outbox["status"] == "sent").sum()) if len(outbox) else 0
     figures = {"open_alerts": len(live), "alerts": len(alerts), "messages_sent": sent}
@@ -196,7 +265,7 @@ def alerts_section(lake_uri: str) -> tuple[str, dict[str, Any]]:
         f"<p>{_key('open_alerts', len(live))} open or acknowledged alerts "
         f"of {_key('alerts', len(alerts))} raised; "
         f"{_key('messages_sent', sent)} of {len(outbox)} digests delivered.</p>"
-        + table_html(pivot.reset_index())
+        + (table_html(pivot.reset_index()) if len(pivot) else "<p>No alert is open or acknowledged.</p>")
     )
     return _section("Post-loan alerts", body), figures
 
@@ -226,8 +295,7 @@ def evidence_section(settings: Settings) -> tuple[str, dict[str, Any]]:
         f"<p>{_key('evidence_packs', len(rows))} packs written under {html.escape(root)}/, "
         f"{_key('evidence_packs_verified', figures['evidence_packs_verified'])} of them verify offline "
         f"against the trust policy; the NPL buyer's list is {html.escape(root)}/npl_buyer.csv "
-        f"(balance outstanding {_key('npl_balance_cny', balance)} CNY).</p>"
-        + table_html(shown)
+        f"(balance outstanding {_key('npl_balance_cny', balance)} CNY).</p>" + table_html(shown)
     )
     return _section("Evidence packs for defaulted loans", body), figures
 
@@ -241,8 +309,54 @@ def _signature_state(entry: dict[str, Any], keys: ModelKeys | None) -> str:
         return str(exc)
 
 
-def models_section(models_uri: str, keys: ModelKeys | None = None) -> str:
-    """The registry's entries with their validation figures and whether each entry's
+def warnings_html(entries: list[dict[str, Any]]) -> str:
+    """The models' warnings (``pipelines.model_warnings``) as a plain list, or a line saying
+    that none of the checks failed."""
+    found = model_warnings(entries)
+    if not found:
+        return (
+            '<p class="ok">No model warning: calibration (Hosmer-Lemeshow, Jeffreys per grade), '
+            f"grade order and stability (PSI at most {PSI_LIMIT:g}) hold out of time, and no "
+            "challenger beats its champion.</p>"
+        )
+    items = "".join(
+        f'<li data-check="{html.escape(w.check)}"><b>{html.escape(w.role)}</b> '
+        f"<code>{html.escape(w.model_id)}</code>: {html.escape(w.finding)} {html.escape(w.meaning)}</li>"
+        for w in found
+    )
+    return f'<div class="warn"><p><b>{len(found)} warning(s) about the models</b></p><ul>{items}</ul></div>'
+
+
+def _report_link(models_uri: str, model_id: str, report_dir: Path | None) -> str:
+    """A link to a model's validation report (``<models>/reports/<model_id>.html``), relative
+    to the report's folder when both are local; empty when the report is not there."""
+    uri = f"{models_uri.rstrip('/')}/reports/{model_id}.html"
+    fs, path = filesystem(uri)
+    if not fs.exists(path):
+        return f"{html.escape(model_id)} (no report)"
+    local = "://" not in uri or uri.startswith("file://")
+    if local and report_dir is not None:
+        href = os.path.relpath(Path(path).resolve(), report_dir.resolve())
+    elif local:
+        href = Path(path).resolve().as_uri()
+    else:
+        href = uri
+    return f'<a href="{html.escape(href)}">{html.escape(model_id)}</a>'
+
+
+def _models_table(entries: list[dict[str, Any]], rows_of: Any) -> str:
+    frame = pd.DataFrame([rows_of(e) for e in entries])
+    for column in frame.columns:
+        if column != "model (validation report)":
+            frame[column] = [
+                html.escape(f"{v:.4f}" if isinstance(v, float) else str(v)) for v in frame[column]
+            ]
+    return str(frame.to_html(index=False, escape=False, border=0, classes="t"))
+
+
+def models_section(models_uri: str, keys: ModelKeys | None = None, report_dir: Path | None = None) -> str:
+    """The registry's entries: first the warnings about the current models, then their
+    validation figures with a link to each validation report and whether each entry's
     signature verifies with the bank's model-signing key, whose public half is shown."""
     try:
         entries = Registry(models_uri).entries()
@@ -256,19 +370,24 @@ def models_section(models_uri: str, keys: ModelKeys | None = None) -> str:
     )
     if not entries:
         return _section("Models", "<p>No model registered yet.</p>")
-    rows = [
-        {
-            "model_id": e["model_id"],
+
+    def row(e: dict[str, Any]) -> dict[str, Any]:
+        m = e["metrics"]
+        top = m.get("top_reason_1")
+        return {
+            "model (validation report)": _report_link(models_uri, e["model_id"], report_dir),
             "status": e["status"],
             "trained on": f"{e['training_window']['from']} to {e['training_window']['to']}",
-            **{
-                k: e["metrics"].get(k)
-                for k in ("auc", "gini", "ks", "brier", "psi_train_vs_oot", "grades_monotone")
-            },
+            **{k: m.get(k) for k in ("auc", "ks", "brier")},
+            "Hosmer-Lemeshow p": m.get("hosmer_lemeshow_p"),
+            "PSI": m.get("psi_train_vs_oot"),
+            "grades monotone": m.get("grades_monotone"),
+            "Jeffreys fails in": ", ".join(m.get("jeffreys_failed_grades") or [])
+            or ("none" if "jeffreys_failed_grades" in m else "not recorded"),
+            "most frequent reason_1": f"{top} ({m.get('top_reason_1_share', 0):.0%})" if top else "",
             "signature": _signature_state(e, keys),
         }
-        for e in entries
-    ]
+
     thin = [
         f"{e['model_id']} (min_bads {e['metrics']['min_bads']})"
         for e in entries
@@ -281,10 +400,33 @@ def models_section(models_uri: str, keys: ModelKeys | None = None) -> str:
         if thin
         else ""
     )
-    return _section("Models (out-of-time validation)", thin_note + table_html(pd.DataFrame(rows)), signer)
+    return _section(
+        "Models (out-of-time validation)",
+        thin_note + warnings_html(entries),
+        _models_table(entries, row),
+        signer,
+        anchor="models",
+    )
 
 
-def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
+def _headline(models_uri: str) -> str:
+    """A line at the top of the page when the models have warnings."""
+    try:
+        found = model_warnings(Registry(models_uri).entries())
+    except RegistryError:
+        return ""
+    if not found:
+        return ""
+    return (
+        f'<div class="warn"><p><b>{len(found)} warning(s) about the models</b> in use '
+        f'(calibration, grade order, stability or a stronger challenger): <a href="#models">see '
+        "Models</a>.</p></div>"
+    )
+
+
+def build_report(settings: Settings, out: str | Path | None = None) -> tuple[str, dict[str, Any]]:
+    """The report's page and its key figures; ``out`` (where it will be written) makes the
+    links to the model reports relative to it."""
     parts: list[str] = []
     figures: dict[str, Any] = {}
     for text, f in (
@@ -302,16 +444,22 @@ def build_report(settings: Settings) -> tuple[str, dict[str, Any]]:
     except ValueError as exc:  # a malformed key is shown, not fatal to the report
         parts.append(_section("Model-signing key", f"<p>{html.escape(str(exc))}</p>"))
         keys = None
-    parts.append(models_section(settings.models_uri, keys))
+    local_out = out is not None and "://" not in str(out)
+    parts.append(models_section(settings.models_uri, keys, Path(str(out)).parent if local_out else None))
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>SME credit report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
 table.t{{border-collapse:collapse;margin:8px 0}} img{{margin:4px}}
-table.t td,table.t th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}</style>
+table.t td,table.t th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}
+table.t caption{{caption-side:top;text-align:left;padding:4px 0;color:#333}}
+div.warn{{background:#fff4e5;border-left:4px solid #e07b00;padding:4px 12px;margin:8px 0}}
+div.warn li{{margin:4px 0}} p.ok{{color:#2a6e2a}}
+table.rev td,table.rev th{{text-align:left}} table.rev td:nth-child(3){{white-space:nowrap}}</style>
 {CHECK_SCRIPT}</head><body>
 <h1>SME credit on chain-attested evidence</h1>
 <p>Lake {html.escape(settings.lake_uri)}; generated {stamp}.</p>
+{_headline(settings.models_uri)}
 {"".join(parts)}
 </body></html>
 """
@@ -319,6 +467,6 @@ table.t td,table.t th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:r
 
 
 def write_report(settings: Settings, out: str | Path) -> dict[str, Any]:
-    page, figures = build_report(settings)
+    page, figures = build_report(settings, out)
     write_atomic(str(out), page.encode())
     return figures

@@ -186,6 +186,7 @@ SCORE_SCHEMA = pa.schema(
         pa.field("score", pa.float64(), nullable=False),
         pa.field("grade", pa.string(), nullable=False),
         *(pa.field(f"reason_{k}", pa.string()) for k in range(1, SCORE_REASONS + 1)),
+        *(pa.field(f"reason_{k}_statement", pa.string()) for k in range(1, SCORE_REASONS + 1)),
         pa.field("model_id", pa.string(), nullable=False),
         pa.field("model_sha256", pa.string(), nullable=False),
         pa.field("feature_row_hash", pa.string(), nullable=False),
@@ -290,7 +291,8 @@ class LakeTable:
     path: str
     """The folder (or file) under ``<lake>/``."""
     partitioned_by: str
-    """The hive partition key of its files (``key=value/part-0.parquet``); empty: one file."""
+    """The hive partition key of its folders (``key=value/``, a string never stored in the
+    files); empty: one file."""
     schema: pa.Schema
 
 
@@ -306,9 +308,9 @@ def lake_tables() -> dict[str, LakeTable]:
         "quarantine": LakeTable("quarantine/", "source", QUARANTINE),
         "ingest_log": LakeTable("ingest_log/", "source", INGEST_LOG),
         "features": LakeTable("features/", "as_of_month", feature_schema()),
-        "scores.pre_loan": LakeTable("scores/pre_loan/", "applied_on", SCORE_SCHEMA),
-        "reviews.in_loan": LakeTable("reviews/in_loan/", "applied_on", REVIEW_SCHEMA),
-        "scores.behaviour": LakeTable("scores/behaviour/", "day", BEHAVIOUR_SCHEMA),
+        "scores.pre_loan": LakeTable("scores/pre_loan/", "applied_month", SCORE_SCHEMA),
+        "reviews.in_loan": LakeTable("reviews/in_loan/", "applied_month", REVIEW_SCHEMA),
+        "scores.behaviour": LakeTable("scores/behaviour/", "monitored_month", BEHAVIOUR_SCHEMA),
         "alerts": LakeTable("alerts/alerts.parquet", "", ALERT_SCHEMA),
         "alert_acknowledgements": LakeTable("alerts/acknowledgements.parquet", "", ACKNOWLEDGEMENT_SCHEMA),
         "outbox": LakeTable("outbox/outbox.parquet", "", OUTBOX_SCHEMA),

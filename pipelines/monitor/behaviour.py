@@ -1,4 +1,5 @@
-"""The behaviour score of every active loan on a day: ``<lake>/scores/behaviour/day=YYYY-MM-DD/``.
+"""The behaviour score of every active loan on a day:
+``<lake>/scores/behaviour/monitored_month=YYYY-MM/day-YYYY-MM-DD.parquet`` (``pipelines.day_partitions``).
 
 The ``behaviour`` champion when one is registered, else the pre-loan champion (named in
 ``model_role``), with the change of the score since disbursement.
@@ -13,6 +14,7 @@ import pandas as pd
 
 from models.registry import Registry, RegistryError
 from pipelines.config import Settings
+from pipelines.day_partitions import BEHAVIOUR_SCORES
 from pipelines.model_keys import model_keys
 from pipelines.monitor.loans import Books
 from pipelines.schemas import BEHAVIOUR_SCHEMA as BEHAVIOUR_SCHEMA
@@ -57,4 +59,4 @@ def behaviour_scores(
 
 
 def behaviour_uri(lake_uri: str, day: date) -> str:
-    return f"{lake_uri.rstrip('/')}/scores/behaviour/day={day.isoformat()}/part-0.parquet"
+    return BEHAVIOUR_SCORES.uri(lake_uri, day)

@@ -30,9 +30,9 @@ import pyarrow as pa
 
 from pipelines.calendar import as_date
 from pipelines.config import Settings
+from pipelines.day_partitions import BEHAVIOUR_SCORES, write_day
 from pipelines.features import FEATURE_NAMES, load_inputs
 from pipelines.features.compute import compute
-from pipelines.lake import write_parquet
 from pipelines.monitor.alerts import (
     AlertStatus,
     acknowledged_since,
@@ -41,7 +41,7 @@ from pipelines.monitor.alerts import (
     update_alerts,
     write_alerts,
 )
-from pipelines.monitor.behaviour import behaviour_scores, behaviour_uri
+from pipelines.monitor.behaviour import behaviour_scores
 from pipelines.monitor.conditions import conditions
 from pipelines.monitor.errors import MonitorError
 from pipelines.monitor.loans import Books, active_loans
@@ -72,7 +72,7 @@ def monitor_day(
         feats, _ = compute(inputs, day, pd.Index(sorted(set(loans["firm_id"]))))
         behaviour = behaviour_scores(settings, books, loans, feats, day)
         table = pa.Table.from_pandas(behaviour, schema=BEHAVIOUR_SCHEMA, preserve_index=False)
-        write_parquet(behaviour_uri(settings.lake_uri, day), table)
+        write_day(BEHAVIOUR_SCORES, settings.lake_uri, day, table)
         live = alerts[alerts["status"] != AlertStatus.RESOLVED] if len(alerts) else alerts
         open_alerts = frozenset(zip(live["loan_id"], live["rule"], strict=True)) if len(live) else frozenset()
         found = conditions(settings, books, catalogue, loans, feats, behaviour, day, open_alerts)

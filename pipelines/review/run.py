@@ -1,6 +1,6 @@
 """Running the in-loan review over days: each day's scored applications are checked
 against the chain (``Reviewer``), decided by the rule table and written to
-``<lake>/reviews/in_loan/applied_on=YYYY-MM-DD/part-0.parquet``."""
+``<lake>/reviews/in_loan/applied_month=YYYY-MM/day-YYYY-MM-DD.parquet`` (``pipelines.day_partitions``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 from pipelines.books import read_bank
 from pipelines.calendar import as_date, sealed_cutoff
 from pipelines.config import Settings
-from pipelines.lake import filesystem, read_parquet_files, write_parquet
+from pipelines.day_partitions import IN_LOAN_REVIEWS, read_days, write_day
 from pipelines.review.checks import Case, Check, run_checks
 from pipelines.review.rules import Rules
 from pipelines.review.view import ChainView, ViewIndex, items, load_view
@@ -44,7 +44,7 @@ class Reviewer:
 
 
 def review_uri(lake_uri: str, day: date) -> str:
-    return f"{lake_uri.rstrip('/')}/reviews/in_loan/applied_on={day.isoformat()}/part-0.parquet"
+    return IN_LOAN_REVIEWS.uri(lake_uri, day)
 
 
 def review_days(
@@ -70,18 +70,15 @@ def review_days(
     earlier = _offers_before(apps)
     for day in sorted(days):
         todays = wanted[wanted["day"] == day].sort_values("application_id")
-        uri = review_uri(lake_uri, day)
-        fs, path = filesystem(uri)
         if todays.empty:
-            if fs.exists(path):
-                fs.rm(path)
+            write_day(IN_LOAN_REVIEWS, lake_uri, day, None)
             counts[day] = 0
             continue
         rows = []
         for app in todays.to_dict("records"):
             checks = reviewer.review(app, earlier.get(app["application_id"], {}))
             rows.append(_row(app, day, checks, rules))
-        write_parquet(uri, pa.Table.from_pylist(rows, schema=REVIEW_SCHEMA))
+        write_day(IN_LOAN_REVIEWS, lake_uri, day, pa.Table.from_pylist(rows, schema=REVIEW_SCHEMA))
         counts[day] = len(rows)
     return counts
 
@@ -125,10 +122,7 @@ def _offers_before(apps: pd.DataFrame) -> dict[str, dict[str, str]]:
 
 def read_reviews(lake_uri: str) -> pd.DataFrame:
     """Every in-loan review in the lake (empty with the schema's columns when none)."""
-    table = read_parquet_files(
-        f"{lake_uri.rstrip('/')}/reviews/in_loan", "applied_on=*/part-0.parquet", REVIEW_SCHEMA
-    )
-    return table.to_pandas()
+    return read_days(IN_LOAN_REVIEWS, lake_uri, REVIEW_SCHEMA).to_pandas()
 
 
 def run(settings: Settings, days: Sequence[str]) -> dict[str, int]:

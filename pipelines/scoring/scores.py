@@ -1,4 +1,5 @@
-"""The daily pre-loan score table: ``<lake>/scores/pre_loan/applied_on=YYYY-MM-DD/part-0.parquet``,
+"""The daily pre-loan score table:
+``<lake>/scores/pre_loan/applied_month=YYYY-MM/day-YYYY-MM-DD.parquet`` (``pipelines.day_partitions``),
 one row per application with PD, score, grade, reason codes and the hash of its feature row."""
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ from models.registry import Registry
 from models.scorecard import Scorecard
 from models.signing import ModelKeys
 from pipelines.books import read_bank
+from pipelines.day_partitions import PRE_LOAN_SCORES, read_days, write_day
 from pipelines.features import FEATURE_NAMES
-from pipelines.lake import filesystem, read_parquet_files, write_parquet
 from pipelines.schemas import SCORE_REASONS as REASONS
 from pipelines.schemas import SCORE_SCHEMA
 from pipelines.scoring.errors import ScoringError
 from pipelines.scoring.inputs import with_features
+from pipelines.scoring.reasons import explain
 from pipelines.scoring.training import FAMILY
 
 
 def score_uri(lake_uri: str, day: date) -> str:
-    return f"{lake_uri.rstrip('/')}/scores/pre_loan/applied_on={day.isoformat()}/part-0.parquet"
+    return PRE_LOAN_SCORES.uri(lake_uri, day)
 
 
 def score_days(
@@ -47,16 +49,9 @@ def score_days(
         tables = {d: table.filter(pc.equal(day_of, d)) for d in sorted(set(day_of.to_pylist()))}
     counts = {}
     for day in days:
-        uri = score_uri(lake_uri, day)
         part = tables.get(day.isoformat())
-        if part is None:
-            fs, path = filesystem(uri)
-            if fs.exists(path):
-                fs.rm(path)
-            counts[day] = 0
-            continue
-        write_parquet(uri, part)
-        counts[day] = part.num_rows
+        write_day(PRE_LOAN_SCORES, lake_uri, day, part)
+        counts[day] = 0 if part is None else part.num_rows
     return counts
 
 
@@ -64,7 +59,7 @@ def _score_table(lake_uri: str, apps: pd.DataFrame, model: Scorecard, entry: dic
     rows = with_features(lake_uri, apps)
     X = rows[list(FEATURE_NAMES)]
     p_bad = model.predict_proba(X)[:, 1]
-    reasons = model.reasons(X, n=REASONS)
+    reasons = explain(model, X, REASONS)
     out = pd.DataFrame(
         {
             "application_id": rows["application_id"].astype(str),
@@ -86,10 +81,7 @@ def _score_table(lake_uri: str, apps: pd.DataFrame, model: Scorecard, entry: dic
 
 def read_scores(lake_uri: str) -> pd.DataFrame:
     """Every pre-loan score in the lake (empty with the schema's columns when none)."""
-    table = read_parquet_files(
-        f"{lake_uri.rstrip('/')}/scores/pre_loan", "applied_on=*/part-0.parquet", SCORE_SCHEMA
-    )
-    return table.to_pandas()
+    return read_days(PRE_LOAN_SCORES, lake_uri, SCORE_SCHEMA).to_pandas()
 
 
 def application_days(bank_uri: str, first: date, last: date) -> list[date]:

@@ -12,7 +12,7 @@ import pandas as pd
 from models import metrics
 from models.challenger import Challenger
 from models.registry import Registry, identify
-from models.report import card_section, validation_report
+from models.report import card_section, table_html, validation_report
 from models.scorecard import Scorecard
 from models.signing import ModelKeys
 from pipelines.books import BooksError, read_bank
@@ -123,6 +123,9 @@ def validate_and_register(
         "grades_monotone": _monotone(calib),
         "min_bads": list(sample.min_bads),
         "thin_data": is_thin(sample.min_bads),  # trained below the standard thresholds
+        "jeffreys_failed_grades": [str(g) for g in calib.loc[~calib["passed"], "grade"]]
+        if len(calib)
+        else [],
     }
     extra = ""
     if model is card:
@@ -133,7 +136,9 @@ def validate_and_register(
             for f in card.features_
         }
         figures["csi"] = csi
-        extra = card_section(card)
+        top, share, reasons_html = _reason_summary(card, X_test)
+        figures["top_reason_1"], figures["top_reason_1_share"] = top, share
+        extra = reasons_html + card_section(card)
         extra += "<h2>Characteristic stability (CSI)</h2>" + pd.DataFrame(
             {"feature": list(csi), "csi": list(csi.values())}
         ).to_html(index=False, float_format="{:.4f}".format)
@@ -145,6 +150,34 @@ def validate_and_register(
         model, family=family, training_window=sample.window, metrics=figures, status=status, report_html=page
     )
     return entry
+
+
+def _reason_summary(card: Scorecard, X: pd.DataFrame) -> tuple[str | None, float, str]:
+    """The most frequent ``reason_1`` out of time, its share of the rows, and the report's
+    section: how often each feature is the first reason, against the average applicant."""
+    first = card.reasons(X, n=1)["reason_1"]
+    counts = first.value_counts(dropna=False)
+    table = pd.DataFrame(
+        {
+            "reason_1": [
+                str(k) if isinstance(k, str) else "(none: at or above average on every feature)"
+                for k in counts.index
+            ],
+            "applications": counts.to_numpy(),
+            "share": counts.to_numpy() / max(len(first), 1),
+        }
+    )
+    named = counts[[isinstance(k, str) for k in counts.index]]
+    top = str(named.index[0]) if len(named) else None
+    share = float(named.iloc[0] / len(first)) if len(named) else 0.0
+    html_ = (
+        "<h2>Reason codes (out of time)</h2><p>A reason is a feature on which the applicant scores "
+        "fewer points than the average applicant (the training rows' mean points of that feature, "
+        "docs/scorecard.md). The most frequent first reason, "
+        f"<code>{top}</code>, is <code>reason_1</code> for {share:.0%} of the {len(first):,} "
+        "out-of-time applications.</p>" + table_html(table, "{:.3f}")
+    )
+    return top, share, html_
 
 
 def _scores(card: Scorecard, p: np.ndarray) -> np.ndarray:

@@ -135,6 +135,43 @@ def test_reasons_name_the_features_that_cost_the_most_points(
     assert card.reasons(best).iloc[0].isna().sum() >= 2
 
 
+def test_reasons_measure_points_against_the_average_applicant(
+    card: Scorecard, data: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    X, _ = data
+    ref = card.reference_points()
+    lost = card.points_lost(X)
+    for f in card.features_:  # on the training rows, the average applicant loses nothing on average
+        assert lost[f].mean() == pytest.approx(0.0, abs=1e-6), f
+        pts = card.points_table().query("feature == @f").points
+        assert pts.min() <= ref[f] <= pts.max()
+    reasons = card.reasons(X, n=4)
+    for i in range(0, len(X), 97):  # a reason is a feature scored below its reference, worst first
+        row = lost.iloc[i]
+        named = [r for r in reasons.iloc[i] if isinstance(r, str)]
+        assert named == list(row[row > 1e-9].sort_values(ascending=False, kind="stable").index[:4])
+
+
+def test_a_rare_pure_bin_does_not_become_everyones_first_reason() -> None:
+    """A flag held by 2% of applicants, none of them bad, gets the best points of its feature;
+    against that best bin, nearly every applicant would have the flag as reason_1 (the demo's
+    headcount_vs_sales_growth_3m), against the average applicant only those who differ."""
+    X, y = credit_data(6000, seed=3)
+    rng = np.random.default_rng(3)
+    flag = (rng.random(len(X)) < 0.02) & (y == 0)
+    X = X.assign(flag=flag.astype(float))
+    card = Scorecard(user_splits={"flag": [0.5]}).fit(X, y)
+    assert "flag" in card.features_
+    matrix = card._points_matrix(X)
+    best = np.array([card._bin_points(f)[:-1].max() for f in card.features_])
+    by_best_bin = np.array(card.features_)[np.argmax(best - matrix, axis=1)]
+    assert (by_best_bin == "flag").mean() > 0.9
+    first = card.reasons(X, n=1)["reason_1"]
+    assert (first == "flag").mean() < 0.3  # those above average on every other feature
+    lost = card.points_lost(X)
+    assert lost.loc[~flag, "flag"].max() < 0.05 * (best - matrix).max()  # without the flag: a few points
+
+
 def test_json_round_trip_is_exact(card: Scorecard, data: tuple[pd.DataFrame, np.ndarray]) -> None:
     X, y = data
     scaled = Scorecard(pdo=50, base_score=700, base_odds=20).fit(X, y)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from models.registry import Registry
-from pipelines.monitor import RULES, Catalogue, MonitorError, monitor_day, read_alerts
+from pipelines.monitor import RULES, Catalogue, MonitorError, behaviour_uri, monitor_day, read_alerts
 from pipelines.scoring import ScoringError
 from pipelines.scoring.behaviour import COLUMNS, HORIZON_MONTHS, loan_months, train_behaviour
 from tests.conftest import MODEL_KEYS, lake_settings
@@ -90,7 +90,7 @@ def test_the_monitor_uses_the_behaviour_model_and_its_pd_rule(
     )
     day = date(2025, 3, 2)
     summary = monitor_day(settings, day, low)
-    scores = pd.read_parquet(lake / "scores" / "behaviour" / f"day={day}" / "part-0.parquet")
+    scores = pd.read_parquet(behaviour_uri(str(lake), day))
     assert (scores.model_role == "behaviour champion").all() and scores.model_id.str.startswith(
         "behaviour-"
     ).all()
