@@ -11,13 +11,7 @@ import math
 from collections.abc import Callable
 
 from pipelines.features.catalogue import FEATURE_NAMES
-
-
-def cny(value: float) -> str:
-    """Yuan for reading: ``1,234,567 CNY``, ``12.3 million CNY`` above ten million."""
-    if abs(value) >= 10_000_000:
-        return f"{value / 1_000_000:,.1f} million CNY"
-    return f"{value:,.0f} CNY"
+from pipelines.readable import money_yuan as cny  # yuan read as "CNY 1,234.00" everywhere
 
 
 def percent(share: float) -> str:

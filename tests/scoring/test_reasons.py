@@ -25,7 +25,7 @@ def test_every_feature_of_the_dictionary_has_a_sentence() -> None:
     [
         ("sales_growth_3m", -0.5325, "Sales fell 42% over 3 months against the 3 before"),
         ("sales_growth_3m", 2.0, "Sales started: some in the last 3 months, none in the 3 before"),
-        ("sales_3m", 1234567.0, "Sales of 1,234,567 CNY in the last 3 months"),
+        ("sales_3m", 1234567.0, "Sales of CNY 1,234,567.00 in the last 3 months"),
         (
             "si_arrears_months_12m",
             3.0,
