@@ -262,7 +262,8 @@ def _firm_scores(scores: object) -> str:
     for row in scores.itertuples(index=False):
         r = row._asdict()
         lines.append(
-            f"{r['application_id']} applied {r['applied_on']} (features as of {r['as_of']}): score "
+            f"{r['application_id']} by {r['firm_id']} applied {r['applied_on']} "
+            f"(features as of {r['as_of']}): score "
             f"{whole(r['score'])}, PD {percent(r['pd'])}, grade {r['grade']} (model {r['model_id']})"
         )
         for k, col in enumerate(reasons, start=1):

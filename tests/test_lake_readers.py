@@ -36,9 +36,9 @@ _DUCK = {  # DuckDB's name of each Arrow type the lake uses
 @pytest.fixture(scope="module")
 def full_lake(scored_lake: Path, credit_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The scored lake with a forged bundle quarantined, a month of in-loan reviews and a day of
-    post-loan monitoring: every table of ``lake_tables()`` has rows."""
+    post-loan monitoring with one alert acknowledged: every table of ``lake_tables()`` has rows."""
     from pipelines.ingest import IngestConfig, ingest
-    from pipelines.monitor import Catalogue, monitor_day
+    from pipelines.monitor import Catalogue, acknowledge, monitor_day, read_alerts
     from pipelines.review import run as review
     from pipelines.scoring import read_scores
     from pipelines.simulate.tamper import tamper_bundle
@@ -56,6 +56,8 @@ def full_lake(scored_lake: Path, credit_world: Path, tmp_path_factory: pytest.Te
     days = sorted({d for d in read_scores(str(lake)).applied_on if d.year == 2025 and d.month == 2})
     review(settings, [d.isoformat() for d in days])
     monitor_day(settings, MONITORED, Catalogue.load())
+    first = read_alerts(str(lake)).alert_id.iloc[0]  # the acknowledgement history gets a row
+    acknowledge(str(lake), first, "Risk Manager East 1", "called the borrower")
     return lake
 
 
