@@ -66,7 +66,7 @@ def test_terminal_tables_and_csv_export(
     assert firm in out and "grade" in out
     assert main(["alerts", "--open"]) == 0
     assert "(none)" in capsys.readouterr().out
-    assert main(["alerts", "--ack", "nope"]) == 1
+    assert main(["alerts", "--ack", "nope", "--by", "Tester"]) == 1  # no such alert
     assert main(["export", "--out", str(tmp_path / "csv")]) == 0
     assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == [
         "alerts.csv",
