@@ -21,6 +21,8 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -234,27 +236,31 @@ class BundleReader:
         if not self.local:
             return io.BytesIO(self(name))
         size = self._size(name)
-        try:
+        with _opened_safely(name):
             return _stream_local(f"{self._folder}/{name}", size)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:  # ELOOP: swapped for a link since it was checked
-            raise Unreadable(f"{name} cannot be opened safely: {exc.strerror or exc}") from None
 
     def __call__(self, name: str) -> bytes:
         size = self._size(name)
         if self.local:
-            try:
+            with _opened_safely(name):
                 return _read_local(f"{self._folder}/{name}", size)
-            except FileNotFoundError:
-                raise
-            except OSError as exc:  # ELOOP: swapped for a link since it was checked
-                raise Unreadable(f"{name} cannot be opened safely: {exc.strerror or exc}") from None
         with self._fs.open(f"{self._folder}/{name}", "rb") as handle:
             data = bytes(handle.read(size + 1))
         if len(data) != size:
             raise Unreadable(f"{name} changed size while it was read")
         return data
+
+
+@contextmanager
+def _opened_safely(name: str) -> Iterator[None]:
+    """A local open that fails for any reason but a missing file (ELOOP: the file was swapped
+    for a link since it was checked) is ``Unreadable``; a missing file stays FileNotFoundError."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Unreadable(f"{name} cannot be opened safely: {exc.strerror or exc}") from None
 
 
 def bundle_reader(landing_uri: str, bundle_uri: str, max_bytes: int) -> BundleReader:
