@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,31 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.verify_throughput import write_bundle  # noqa: E402
-
-CHILD = r"""
-import os, sys, time
-from pathlib import Path
-tree, bundle, trust, state, records, evaluate_only = sys.argv[1:7]
-sys.path.insert(0, tree)
-os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-import attestations.verifier as verifier
-from attestations.policy import TrustPolicy
-assert verifier.__file__.startswith(tree), verifier.__file__
-policy = TrustPolicy.load(Path(trust))
-if evaluate_only == "1":
-    from attestations.state import MemoryStore
-    files = verifier.BundleFiles.read_dir(Path(bundle))
-    started = time.perf_counter()
-    result = verifier.Verifier(policy, MemoryStore()).evaluate(files)
-else:
-    from pipelines.verify_cli import verify_bundles
-    started = time.perf_counter()
-    result = verify_bundles([Path(bundle)], policy, Path(state))[0]
-elapsed = time.perf_counter() - started
-assert len(result.verified) == int(records), result.summary()
-print(elapsed)
-"""
+from benchmarks.verify_throughput import fresh_run, write_bundle  # noqa: E402
 
 
 def main() -> None:
@@ -66,10 +41,10 @@ def main() -> None:
         times: dict[str, list[float]] = {"base": [], "new": []}
         for i in range(args.rounds):
             for name in ("base", "new") if i % 2 == 0 else ("new", "base"):
-                argv = [trees[name], bundle, trust, folder / f"state-{name}-{i}", args.records]
-                command = [sys.executable, "-c", CHILD, *map(str, argv), "1" if args.evaluate_only else "0"]
-                done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=tmp)
-                times[name].append(float(done.stdout.split()[-1]))
+                state = folder / f"state-{name}-{i}"
+                times[name].append(
+                    fresh_run(trees[name], bundle, trust, state, args.records, args.evaluate_only)
+                )
                 print(f"round {i + 1} {name}: {times[name][-1]:.2f}s", flush=True)
     for name, runs in times.items():
         median = statistics.median(runs)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,35 @@ from pipelines.landing import UNREADABLE, Unreadable, bundle_reader
 STATE_DB = "ledger-state.sqlite"
 
 
+def batched(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """``items`` in lists of ``size`` (the last one shorter): ``itertools.batched`` of 3.12."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
 def _output_name(result: BundleResult) -> str:
     return f"{bundle_key(result.bundle_id, result.name)}.jsonl"
 
 
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]], sorted_rows: bool = False) -> None:
+_CHUNK_ROWS = 4096  # rows serialised and written at a time
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]], sorted_rows: bool = False) -> None:
     """Write ``rows`` as JSON lines with sorted members, atomically; ``sorted_rows`` says
-    the rows' members are already in sorted order."""
+    the rows' members are already in sorted order.
+
+    The rows are serialised and written a chunk at a time: the memory of one chunk is
+    reused by the next, where a whole bundle's rows, their bytes and the joined file would
+    each take fresh pages (for 200,000 records, about half a gigabyte of page faults).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     options = orjson.OPT_APPEND_NEWLINE | (0 if sorted_rows else orjson.OPT_SORT_KEYS)
-    tmp.write_bytes(b"".join([orjson.dumps(row, option=options) for row in rows]))
+    dumps = orjson.dumps
+    with open(tmp, "wb") as out:
+        for chunk in batched(rows, _CHUNK_ROWS):
+            out.write(b"".join([dumps(row, option=options) for row in chunk]))
     tmp.replace(path)
 
 
@@ -62,12 +81,13 @@ def write_outputs(state: Path, result: BundleResult) -> None:
                 if row["record_id"] not in new
             ]
         # Kept rows were written sorted and parse back in that order.
-        _write_jsonl(verified, kept + [_row(result, r) for r in result.verified], sorted_rows=True)
-    quarantine = [
+        rows = chain(kept, (_row(result, r) for r in result.verified))
+        _write_jsonl(verified, rows, sorted_rows=True)
+    quarantine = (
         {"bundle_id": result.bundle_id, "line_no": q.line_no, "reason": q.reason, "detail": q.detail,
          "raw": q.raw.decode("utf-8", "backslashreplace")}
         for q in result.quarantined
-    ]  # fmt: skip
+    )  # fmt: skip
     _write_jsonl(state / "quarantine" / name, quarantine)
 
 

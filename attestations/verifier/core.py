@@ -10,7 +10,7 @@ spec leaves to the reader are in docs/verifier-notes.md.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +28,8 @@ from attestations.verifier.manifest import (
     records_mismatch,
 )
 from attestations.verifier.outcome import BundleResult, QuarantinedLine, VerifierStore
+
+CHANGED = "records.jsonl changed while it was verified"
 
 
 @contextmanager
@@ -112,7 +114,14 @@ class Verifier:
             fresh = BundleResult(result.name, result.bundle_id, result.source, result.chain_id, 0)
             return _fail_bundle(fresh, files, Reason.MANIFEST_MISMATCH, problem)
         result.lines = records.lines
-        self._dedupe(result, candidates)
+        conflicts = self._dedupe(result, candidates)
+        if conflicts:
+            raws = raw_lines(files, {line_no for line_no, _ in conflicts}, records.hexdigest())
+            if raws is None:
+                fresh = BundleResult(result.name, result.bundle_id, result.source, result.chain_id, 0)
+                return _fail_bundle(fresh, files, Reason.MANIFEST_MISMATCH, CHANGED)
+            reason = Reason.CONFLICTING_RECORD
+            result.quarantined.extend(QuarantinedLine(n, reason, detail, raws[n]) for n, detail in conflicts)
         result.quarantined.sort(key=lambda q: q.line_no)
         return result
 
@@ -138,21 +147,32 @@ class Verifier:
         off to check that the reference path decides every line alike."""
         return block_proof(header, items, self.policy.hash_alg)
 
-    def _dedupe(self, result: BundleResult, candidates: Sequence[Candidate]) -> None:
+    def _dedupe(self, result: BundleResult, candidates: Sequence[Candidate]) -> list[tuple[int, str]]:
         """Proven lines in line order: the first proof of a record verifies it, a repeat of
-        the same leaf is a duplicate, other leaf bytes are ``conflicting_record``."""
-        known = self.store.known_records(self.policy.chain_id, {c[1].record_id for c in candidates})
-        for raw, rec in candidates:
-            line_no = rec.line_no
+        the same leaf is a duplicate, other leaf bytes are ``conflicting_record``. Returns
+        the conflicting lines (line number and detail), to be quarantined with their bytes."""
+        known = self.store.known_records(self.policy.chain_id, {c.record_id for c in candidates})
+        verified, duplicate = result.verified.append, result.duplicate_lines.append
+        conflicts: list[tuple[int, str]] = []
+        for rec in candidates:
             seen = known.get(rec.record_id)
             if seen is None:
                 known[rec.record_id] = rec.leaf_hash
-                result.verified.append(rec)
+                verified(rec)
             elif seen == rec.leaf_hash:
-                result.duplicate_lines.append(line_no)
+                duplicate(rec.line_no)
             else:
                 detail = f"record_id {rec.record_id!r} was verified with other leaf bytes"
-                result.quarantined.append(QuarantinedLine(line_no, Reason.CONFLICTING_RECORD, detail, raw))
+                conflicts.append((rec.line_no, detail))
+        return conflicts
+
+
+def raw_lines(files: BundleFiles, wanted: Collection[int], digest: str) -> dict[int, bytes] | None:
+    """The bytes of lines ``wanted`` of records.jsonl, read again; None when the file no
+    longer hashes to ``digest``, the SHA-256 of the bytes that were judged."""
+    stream = files.lines("records.jsonl")
+    found = {line_no: raw for line_no, raw in stream if line_no in wanted}
+    return found if stream.readable and stream.hexdigest() == digest else None
 
 
 def _quarantine_all(

@@ -12,6 +12,7 @@ time, which decides each reason code.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import Any
 
 from attestations.hashing import hash_function, leaf_hash_of_text
@@ -23,10 +24,13 @@ from attestations.verifier.lines import ProofLine, entries_invalid, parse_line
 from attestations.verifier.outcome import BundleResult, QuarantinedLine, VerifiedRecord
 
 _LEN_64 = {64}
+_LINE_NO = attrgetter("line_no")
 _WHOLE = 1 << 20  # characters: a longer leaf is hashed in pieces
 
-Candidate = tuple[bytes, VerifiedRecord]
-"""A proven line (its raw bytes and record), before duplicates and conflicts are judged."""
+Candidate = VerifiedRecord
+"""A proven line, before duplicates and conflicts are judged. Its raw bytes are not kept:
+a whole bundle's lines would stay in memory for the few that turn out to conflict, which
+``Verifier`` reads again (``core.raw_lines``)."""
 BlockProof = tuple[list[list[str]], list[bytes], list[bytes]]
 """Every audit path of a block as hex, every leaf hash and every leaf's bytes, by index."""
 
@@ -116,11 +120,11 @@ class LinePhase:
         for line in self.slow:
             outcome = self._judge(line)
             if type(outcome) is VerifiedRecord:
-                self.candidates.append((line.raw, outcome))
+                self.candidates.append(outcome)
             else:
                 quarantine(outcome)  # type: ignore[arg-type]
         # Duplicates and conflicts are judged in line order, whichever path proved a line.
-        self.candidates.sort(key=lambda c: c[1].line_no)
+        self.candidates.sort(key=_LINE_NO)
         return self.candidates
 
     def _prove_block(self, parsed: ParsedHeader, items: list[ProofLine]) -> None:
@@ -142,7 +146,7 @@ class LinePhase:
                 continue
             outcome = proven_record(line, leaf_bytes[index], leaf_hashes[index], sealed_at, source)
             if type(outcome) is VerifiedRecord:
-                candidate((line.raw, outcome))
+                candidate(outcome)
             else:
                 quarantine(outcome)  # type: ignore[arg-type]
 

@@ -6,6 +6,7 @@ lines the spec says survive are verified; ``builders.verify`` asserts nothing is
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 
 from attestations.ledger import KeyGrant, sign_manifest
 from attestations.state import MemoryStore
+from attestations.verifier import BundleFiles, Verifier
+from attestations.verifier.core import CHANGED
 from tests.attestations.builders import (
     FIRM,
     PARTNER,
@@ -477,6 +480,35 @@ def test_duplicates_and_conflicts_within_and_across_bundles() -> None:
         3,
         {"conflicting_record": 1},
     )
+
+
+def _conflicting_bundle() -> tuple[Ledger, dict[str, bytes]]:
+    led = Ledger()
+    changed = contribution(1)
+    changed["body"]["paid_fen"] = 0
+    led.seal([contribution(0), contribution(1), changed])
+    return led, led.bundle(entries=[(led.blocks[0], 0), (led.blocks[0], 1), (led.blocks[0], 2)])
+
+
+def test_a_conflicting_line_is_quarantined_with_its_own_bytes() -> None:
+    # The verifier does not hold proven lines' bytes; it reads a conflicting one again.
+    led, files = _conflicting_bundle()
+    result = verify(led.policy(), files)
+    (quarantined,) = result.quarantined
+    assert quarantined.line_no == 3
+    assert quarantined.raw == files["records.jsonl"].split(b"\n")[2]
+
+
+def test_a_file_that_changes_before_its_conflicts_are_read_again_fails_the_bundle() -> None:
+    led, files = _conflicting_bundle()
+    reads = iter([files["records.jsonl"], files["records.jsonl"].replace(b"paid_fen", b"paid_fem")])
+    bundle = BundleFiles(
+        "bundle", files["manifest.json"], files["manifest.sig"], files["headers.jsonl"],
+        lambda: io.BytesIO(next(reads, files["records.jsonl"])),
+    )  # fmt: skip
+    result = Verifier(led.policy(), MemoryStore()).evaluate(bundle)
+    assert result.bundle_failure == ("manifest_mismatch", CHANGED)
+    assert (len(result.verified), result.quarantine_counts()) == (0, {"manifest_mismatch": 3})
 
 
 def test_a_duplicate_must_still_be_proven(ledger: Ledger) -> None:
