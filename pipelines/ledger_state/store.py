@@ -94,7 +94,18 @@ class StateStore:
             self.engine = create_engine(uri, pool_pre_ping=True, pool_size=2, max_overflow=8)
         self.uri = url.render_as_string(hide_password=True)
         try:
-            self._create_schema()
+            if self.lock_dir is None:
+                self._create_schema()
+            else:
+                # The first connection switches a new file to WAL, which takes SQLite's
+                # exclusive lock without waiting on a busy one: workers started together
+                # would fail with "database is locked". They open the store in turn.
+                opening = FileLock(self.lock_dir, SCHEMA_LOCK)
+                opening.acquire()
+                try:
+                    self._create_schema()
+                finally:
+                    opening.release()
         except OperationalError as exc:
             raise StateStoreError(f"state store {self.uri}: {str(exc.orig).strip()}") from None
 

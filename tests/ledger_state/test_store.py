@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,32 @@ def test_a_killed_workers_claim_and_chain_lock_are_released(state_uri: str) -> N
     finally:
         holder.kill()
         holder.wait()
+
+
+OPEN_AT = """
+import sys, time
+from pipelines.ledger_state import StateStore
+uri, at, name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+time.sleep(max(0.0, at - time.time()))
+with StateStore(uri) as store:
+    store.plan_files(name, [f"verified/{name}.parquet"])
+print("opened", flush=True)
+"""
+
+
+def test_workers_opening_a_new_store_at_the_same_moment_all_open_it(state_uri: str) -> None:
+    # The first open creates the store (on SQLite, switches the file to WAL): several
+    # workers started together must not fail with "database is locked".
+    at = str(time.time() + 2.0)
+    workers = [
+        subprocess.Popen([sys.executable, "-c", OPEN_AT, state_uri, at, f"w{i}"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(6)
+    ]  # fmt: skip
+    outcomes = [w.communicate(timeout=120) for w in workers]
+    assert [out for out, _ in outcomes] == ["opened\n"] * 6, [err for _, err in outcomes]
+    with StateStore(state_uri) as store:
+        assert sorted(store.pending_files()) == [f"w{i}" for i in range(6)]
 
 
 def test_a_newer_schema_is_refused(state_uri: str) -> None:
