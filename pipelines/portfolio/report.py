@@ -15,42 +15,75 @@ from pipelines.config import Settings
 from pipelines.portfolio.book import BankBooks
 from pipelines.portfolio.measures import backtest, staging_effectiveness
 from pipelines.portfolio.tables import read_months
+from pipelines.readable import percent
 
 
 def _key(name: str, value: Any) -> str:
     return f'<b data-key="{html.escape(name)}">{html.escape(str(value))}</b>'
 
 
-def _by(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    g = frame.groupby(key).agg(
-        loans=("loan_id", "size"), ead_yuan=("ead_fen", "sum"), ecl_yuan=("ecl_fen", "sum")
-    )
-    g["coverage"] = g["ecl_yuan"] / g["ead_yuan"].clip(lower=1)
-    g[["ead_yuan", "ecl_yuan"]] = (g[["ead_yuan", "ecl_yuan"]] / 100).round(0).astype("int64")
-    return g.reset_index()
+def _yuan(fen: pd.Series) -> pd.Series:
+    """Amounts in fen as whole yuan with thousands separators, for a table people read."""
+    return (fen / 100).map("{:,.0f}".format)
+
+
+def _by(frame: pd.DataFrame, key: str, label: str) -> pd.DataFrame:
+    g = frame.groupby(key).agg(loans=("loan_id", "size"), ead=("ead_fen", "sum"), ecl=("ecl_fen", "sum"))
+    g = g.reset_index()
+    coverage = g["ecl"] / g["ead"].clip(lower=1)
+    return pd.DataFrame({
+        label: g[key], "Loans": g["loans"], "Exposure (CNY)": _yuan(g["ead"]),
+        "Provision (CNY)": _yuan(g["ecl"]), "Coverage": coverage.map(lambda v: percent(v, 2)),
+    })  # fmt: skip
+
+
+def _backtest_rows(test: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Month end": test["as_of"], "Performing loans": test["loans"],
+        "12-month ECL (CNY)": _yuan(test["ecl_12m_fen"]), "Defaults in the next 12 months": test["defaults"],
+        "Realised loss (CNY)": _yuan(test["realised_loss_fen"]),
+        "of which still recovering (CNY)": _yuan(test["loss_recovering_fen"]),
+        "ECL / loss": test["ratio"].map("{:.2f}".format),
+    })  # fmt: skip
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return "; ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in counts.items())
 
 
 def waterfall(moves: pd.DataFrame) -> str:
-    """The month's bridge as a waterfall: opening and closing as bars, causes as steps."""
+    """The month's bridge as a waterfall in millions of yuan: opening and closing as bars,
+    each cause as a step labelled with its amount. The axis starts near the lowest level
+    reached, not at zero, or a month's movements would be slivers on top of the book."""
     moves = moves.sort_values("step")
     fig, ax = figure()
-    level = 0.0
+    level, levels = 0.0, []
     for i, row in enumerate(moves.itertuples(index=False)):
-        amount = row.amount_fen / 100
+        amount = row.amount_fen / 100 / 1e6
         if row.cause in ("opening", "closing"):
             ax.bar(i, amount, color="#4c72b0")
             level = amount
+            ax.annotate(f"{amount:,.2f}", (i, amount), ha="center", va="bottom", fontsize=7)
         else:
             ax.bar(i, amount, bottom=level, color="#c44e52" if amount > 0 else "#55a868")
+            if amount:
+                ax.annotate(
+                    f"{amount:+,.2f}", (i, max(level, level + amount)), ha="center", va="bottom", fontsize=7
+                )
             level += amount
+        levels.append(level)
+    low, high = min(levels), max(levels)
+    ax.set_ylim(max(0.0, low - (high - low) * 1.5 - 0.05 * high), high + (high - low) * 0.3 + 0.05 * high)
     ax.set_xticks(range(len(moves)), [c.replace("_", " ") for c in moves["cause"]], rotation=35, ha="right")
-    ax.set(title=f"ECL movements to {moves['as_of'].iloc[0]}", ylabel="yuan")
+    ax.set(title=f"ECL movements to {moves['as_of'].iloc[0]}", ylabel="CNY million")
     return png(fig)
 
 
 def _over_time(ecl: pd.DataFrame) -> str:
     pivot = (
-        ecl.pivot_table(index="as_of", columns="stage", values="ecl_fen", aggfunc="sum", fill_value=0) / 100
+        ecl.pivot_table(index="as_of", columns="stage", values="ecl_fen", aggfunc="sum", fill_value=0)
+        / 100
+        / 1e6
     )
     fig, ax = figure()
     bottom = np.zeros(len(pivot))
@@ -58,7 +91,7 @@ def _over_time(ecl: pd.DataFrame) -> str:
         ax.bar([str(d)[:7] for d in pivot.index], pivot[stage], bottom=bottom, label=f"stage {stage}")
         bottom += pivot[stage].to_numpy()
     ax.tick_params(axis="x", rotation=90, labelsize=6)
-    ax.set(title="Provision by stage, every month end", ylabel="yuan")
+    ax.set(title="Provision by stage, every month end", ylabel="CNY million")
     ax.legend()
     return png(fig)
 
@@ -80,16 +113,20 @@ def portfolio_section(settings: Settings) -> tuple[str, dict[str, Any]]:
         f"exposure {ead / 100:,.0f} yuan, "
         f"provision {_key('ecl_yuan', f'{total / 100:,.0f}')} yuan ({total / max(ead, 1):.2%}); "
         f"{_key('ecl_months', figures['ecl_months'])} month ends assessed.</p>",
-        "<h3>By stage</h3>", table_html(_by(latest, "stage")),
-        "<h3>By behaviour grade</h3>", table_html(_by(latest, "grade")),
+        "<h3>By stage</h3>", table_html(_by(latest, "stage", "Stage")),
+        "<h3>By behaviour grade</h3>", table_html(_by(latest, "grade", "Grade")),
         _over_time(ecl),
     ]  # fmt: skip
     moves = read_months(settings.lake_uri, "ecl_movements")
     if len(moves):
         moves["as_of"] = pd.to_datetime(moves["as_of"]).dt.date
         month = moves[moves["as_of"] == moves["as_of"].max()]
-        bridge_rows = month.assign(yuan=month["amount_fen"] / 100)[["cause", "yuan", "loans"]]
-        parts += ["<h3>What moved the provision</h3>", waterfall(month), table_html(bridge_rows, "{:,.0f}")]
+        month = month.sort_values("step")
+        bridge_rows = pd.DataFrame({
+            "Step": month["cause"].str.replace("_", " "), "Amount (CNY)": _yuan(month["amount_fen"]),
+            "Loans": month["loans"],
+        })  # fmt: skip
+        parts += ["<h3>What moved the provision</h3>", waterfall(month), table_html(bridge_rows)]
     parts += _effectiveness(settings, ecl, figures)
     parts += _health(settings)
     return "".join(parts), figures
@@ -110,11 +147,11 @@ def _effectiveness(settings: Settings, ecl: pd.DataFrame, figures: dict[str, Any
         f"<p>Of {eff['defaults_scored']} loans that defaulted (assessed three months before), "
         f"{_key('staging_effectiveness', f'{share:.1%}')} were in stage 2 or 3 three months before default; "
         f"stage 2 held {eff['stage_2_share_of_performing_mean']:.1%} of performing loans on average "
-        f"(at most {eff['stage_2_share_of_performing_max']:.1%}). Stage reasons over all months: "
-        f"{html.escape(str(eff['stage_reasons']))}.</p>",
+        f"(at most {eff['stage_2_share_of_performing_max']:.1%}). Loan-months by the rule that set "
+        f"their stage, over all months: {html.escape(_reasons(eff['stage_reasons']))}.</p>",
         "<h3>Back-test: 12-month ECL against the losses of the next 12 months</h3>",
         f"<p>Mean ratio {_key('backtest_ratio', f'{mean_ratio:.2f}')} over {len(test)} month ends.</p>",
-        table_html(test, "{:,.2f}") if len(test) else "",
+        table_html(_backtest_rows(test)) if len(test) else "",
     ]
 
 

@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from pipelines.cli import main
 from pipelines.features import month_ends
 from pipelines.monitor.outbox import Outbox
 from pipelines.portfolio import Policy, assess_months, read_months
+from pipelines.portfolio.report import portfolio_section
 from tests.airflow_helpers import load_dag, run_dag
 from tests.conftest import lake_settings
 from tests.monitor.test_monitor import Servers
@@ -94,6 +96,53 @@ def test_model_health_rows_and_breach_messages(assessed: Path) -> None:
     box = Outbox(str(assessed)).read()
     breached = health[health.breach].groupby(["as_of", "model_id"]).size()
     assert len(box[box.manager_id == "MODEL-OWNER"]) == len(breached)
+
+
+class _Cells(HTMLParser):
+    """The cells of an HTML page's tables, row by row (``th`` and ``td`` alike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("th", "td"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _first_table(html: str) -> pd.DataFrame:
+    parser = _Cells()
+    parser.feed(html)
+    header, *rows = parser.tables[0]
+    return pd.DataFrame(rows, columns=header)
+
+
+def test_the_report_section_reads_as_a_risk_manager_reads(assessed: Path, credit_world: Path) -> None:
+    html, figures = portfolio_section(lake_settings(assessed, credit_world / "world"))
+    ecl = read_months(str(assessed), "ecl")
+    latest = ecl[pd.to_datetime(ecl.as_of).dt.date == MONTHS[-1]]
+    assert figures["ecl_yuan"] == round(int(latest["ecl_fen"].sum()) / 100)
+    by_stage = _first_table(html)
+    assert list(by_stage.columns) == ["Stage", "Loans", "Exposure (CNY)", "Provision (CNY)", "Coverage"]
+    assert by_stage["Loans"].astype(int).sum() == len(latest)
+    provision = by_stage["Provision (CNY)"].str.replace(",", "").astype(int).sum()
+    assert abs(provision - int(latest["ecl_fen"].sum()) / 100) <= len(by_stage)  # each row rounded
+    assert all(c.endswith("%") for c in by_stage["Coverage"])
+    assert "_fen" not in html and "{'" not in html  # no raw column names, no Python dict
 
 
 def test_cli_ecl_and_model_health(
