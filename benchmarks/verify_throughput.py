@@ -1,6 +1,7 @@
 """Verification throughput on one core, beside two references measured in the same run.
 
     .venv/bin/python benchmarks/verify_throughput.py [--records 1000000] [--block 10000] [--repeat 3]
+        [--base OLD_TREE]
 
 Writes a bundle of ``--records`` records in blocks of ``--block`` with the consortium
 writer, then measures (median of ``--repeat`` runs each, pinned to one core):
@@ -9,6 +10,8 @@ writer, then measures (median of ``--repeat`` runs each, pinned to one core):
   check of the spec, SQLite state, verified and quarantine outputs), from a fresh state,
   each run in a fresh process as the command runs (a process that ran it before reuses
   memory it already holds, which hides the page faults of a real run);
+- with ``--base``, the same path in an older tree of this repository (for example
+  ``git archive 060530f | tar -x -C /tmp/old``), alternated with ours run by run;
 - floor (a): a bare loop that parses each line, hashes its leaf and walks its proof with
   hashlib, the least any verifier must do;
 - (b) ``pymerkle`` computing the roots of the same blocks, beside ``attestations.merkle``.
@@ -132,6 +135,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--block", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--base", type=Path, help="an older tree of this repository: its path timed alongside"
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,9 +148,13 @@ def main() -> None:
         start = time.perf_counter()
         bundle, trust, blocks = write_bundle(folder, args.records, args.block)
         print(f"wrote {args.records:,} records in {len(blocks)} blocks in {time.perf_counter() - start:.1f}s")
-        runs = [
-            fresh_run(ROOT, bundle, trust, folder / f"state-{i}", args.records) for i in range(args.repeat)
-        ]
+        runs, base_runs = [], []
+        for i in range(args.repeat):  # alternated with the base, so that both see the same machine
+            runs.append(fresh_run(ROOT, bundle, trust, folder / f"state-{i}", args.records))
+            if args.base is not None:
+                base_runs.append(
+                    fresh_run(args.base.resolve(), bundle, trust, folder / f"base-{i}", args.records)
+                )
         t_ours = statistics.median(runs)
         t_floor, n = timed(lambda: floor_loop(bundle / "records.jsonl"), args.repeat)
         assert n == args.records
@@ -153,6 +163,12 @@ def main() -> None:
         assert mine == theirs, "pymerkle and attestations.merkle disagree on a root"
     rate = args.records / t_ours
     print(f"verify (smecredit verify path): {rate:,.0f} records/s  (median {t_ours:.2f}s)")
+    if base_runs:
+        t_base = statistics.median(base_runs)
+        print(
+            f"  the same path in {args.base}: {args.records / t_base:,.0f} records/s  (median {t_base:.2f}s)"
+        )
+        print(f"  base / ours time ratio:       {t_base / t_ours:.2f}x")
     print(f"floor (a) hash + walk only:     {args.records / t_floor:,.0f} records/s  (median {t_floor:.2f}s)")
     print(f"  ours / floor time ratio:      {t_ours / t_floor:.2f}x")
     ours_rate, pym_rate = args.records / t_ours_roots, args.records / t_pym_roots
