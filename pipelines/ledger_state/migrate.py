@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, insert
 
 from pipelines.lake import filesystem, safe_name
 from pipelines.ledger_state.schema import bundle, state_meta, trusted_header, verified_record
-from pipelines.ledger_state.store import StateStore
+from pipelines.ledger_state.store import StateStore, insert_tuples
 
 ROWS = 50_000  # rows copied per statement: memory stays flat for any size of state
 
@@ -53,10 +53,10 @@ def migrate_old_state(store: StateStore, lake_uri: str, chain_id: str) -> dict[s
         return done
 
 
-def _copy(conn: Connection, rows: sqlite3.Cursor, table: Any, columns: list[str]) -> int:
+def _copy(conn: Connection, rows: sqlite3.Cursor, table: Table, columns: list[str]) -> int:
     count = 0
     while batch := rows.fetchmany(ROWS):
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in batch])
+        insert_tuples(conn, table, columns, batch)
         count += len(batch)
     return count
 

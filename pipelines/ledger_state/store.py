@@ -19,7 +19,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, delete, event, func, insert, select
+from sqlalchemy import Connection, Table, create_engine, delete, event, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -59,6 +59,14 @@ class Reads:
             if now != seen and not (seen is None and now is not None and self.tolerated.get(height) == now):
                 return False
         return all(records.get(r) == seen for r, seen in self.records.items())
+
+    def found_records(self) -> list[str]:
+        """The record ids the store answered with a leaf hash: the only ones a commit must ask
+        about again. Records are never removed, so they still hold unless the answer came from
+        a bundle of the same window that did not commit; a record not found is one the bundle
+        verified and inserts, which the primary key refuses if another bundle committed it
+        meanwhile."""
+        return [r for r, seen in self.records.items() if seen is not None]
 
 
 def _chunks(items: Collection[Any]) -> Iterator[list[Any]]:
@@ -325,12 +333,7 @@ class StateStore:
                 if conn.execute(select(bundle.c.bundle_name).where(bundle.c.bundle_name == name)).first():
                     raise StateStoreError(f"bundle {name} is committed already")
                 headers = self._headers(conn, chain_id, reads.headers)
-                # Only the records it found need asking again (records are never removed, so
-                # they still hold; asking is for a window's bundle that found them in a bundle
-                # of its window that did not commit). A record it did not find is one it
-                # verified and inserts below: found meanwhile, the primary key refuses it.
-                found = [r for r, seen in reads.records.items() if seen is not None]
-                records = self._known(conn, chain_id, found)
+                records = self._known(conn, chain_id, reads.found_records())
                 if not reads.still_hold(headers, records):
                     return False  # leaving the block rolls back (nothing was written)
                 self._insert(conn, chain_id, result, row, sorted(set(files)), headers)
@@ -356,16 +359,11 @@ class StateStore:
             conn.execute(insert(trusted_header), new_headers)
         name = result.name
         records = sorted(((r.record_id, r.leaf_hash) for r in result.verified), key=itemgetter(0))
-        # Through the driver, rows as tuples: SQLAlchemy's own executemany spends more per row
-        # on its parameters than the database on the insert, and this runs under the chain's
-        # lock, which every worker waits for.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        statement = (
-            "INSERT INTO verified_record (chain_id, record_id, leaf_hash, bundle_name) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})"
-        )
+        columns = ["chain_id", "record_id", "leaf_hash", "bundle_name"]
         for i in range(0, len(records), 10_000):
-            conn.exec_driver_sql(statement, [(chain_id, r, h, name) for r, h in records[i : i + 10_000]])
+            insert_tuples(
+                conn, verified_record, columns, [(chain_id, r, h, name) for r, h in records[i : i + 10_000]]
+            )
         summary = {**result.summary(), "quarantined_by_reason": json.loads(row["quarantined_by_reason"])}
         conn.execute(
             insert(bundle).values(
@@ -393,6 +391,17 @@ class StateStore:
             found = conn.execute(select(state_meta.c.value).where(state_meta.c.key == key))
             value = found.scalar()
             return None if value is None else str(value)
+
+
+def insert_tuples(conn: Connection, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``) into ``table`` through the driver's
+    executemany: SQLAlchemy's own spends more per row on its parameters than the database on
+    the insert, and bulk inserts here run under the chain's lock, which every worker waits for."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(statement, rows)
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
