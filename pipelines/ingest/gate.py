@@ -8,31 +8,20 @@ from collections import defaultdict
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from pipelines.ingest.config import IngestConfig
 from pipelines.ingest.quality import validate
 from pipelines.ingest.verify import VerifiedBundle
-from pipelines.lake import filesystem
-
-
-def _known_invoices(lake_uri: str, numbers: set[str]) -> set[str]:
-    """Which of ``numbers`` are invoices already landed in the lake."""
-    fs, root = filesystem(lake_uri)
-    path = f"{root}/verified/supply_chain/invoice"
-    if not numbers or not fs.exists(path):
-        return set()
-    data = ds.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
-    found = data.to_table(columns=["invoice_no"], filter=pc.field("invoice_no").isin(sorted(numbers)))
-    return set(found["invoice_no"].to_pylist())
+from pipelines.ledger_state import StateStore
 
 
 def validate_batch(
-    cfg: IngestConfig, batch: list[VerifiedBundle]
+    store: StateStore, batch: list[VerifiedBundle]
 ) -> tuple[dict[str, str], dict[str, Any], float]:
     """One suite run per kind over the whole batch (GX's cost is per call, not per row): the
-    failed rows' reasons by record id, the GX reports per kind, and the seconds it took."""
+    failed rows' reasons by record id, the GX reports per kind, and the seconds it took.
+    Waybills are checked against the invoices of the batch and those already landed, which
+    ``store`` indexes (``landed_invoice``)."""
     started = time.perf_counter()
     frames: dict[str, list[pa.Table]] = defaultdict(list)
     for item in batch:
@@ -45,9 +34,7 @@ def validate_batch(
         frame = pa.concat_tables(tables).to_pandas()
         if kind == "logistics":
             wanted = set(frame["invoice_no"]) - batch_invoices
-            frame["invoice_known"] = frame["invoice_no"].isin(
-                batch_invoices | _known_invoices(cfg.lake_uri, wanted)
-            )
+            frame["invoice_known"] = frame["invoice_no"].isin(batch_invoices | store.landed_invoices(wanted))
         checked = validate(frame, kind)
         failed.update(checked.failed)
         reports[kind] = checked.report

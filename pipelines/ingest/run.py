@@ -101,12 +101,12 @@ def _next_window(run: _Run, queue: Iterator[str], batch_size: int) -> list[Verif
     return batch
 
 
-def _validate(cfg: IngestConfig, batch: list[VerifiedBundle]) -> tuple[dict[str, str], dict[str, Any], float]:
+def _validate(store: StateStore, batch: list[VerifiedBundle]) -> tuple[dict[str, str], dict[str, Any], float]:
     """The batch's quality suites; when they crash, each bundle alone, so that only the
     bundle that makes them crash fails (its ``land_error``)."""
     ready = [item for item in batch if item.land_error is None]
     try:
-        return validate_batch(cfg, ready)
+        return validate_batch(store, ready)
     except Exception:
         log.exception("validating a batch of %d bundles crashed; validating them one by one", len(ready))
     failed: dict[str, str] = {}
@@ -114,7 +114,7 @@ def _validate(cfg: IngestConfig, batch: list[VerifiedBundle]) -> tuple[dict[str,
     seconds = 0.0
     for item in ready:
         try:
-            mine, found, took = validate_batch(cfg, [item])
+            mine, found, took = validate_batch(store, [item])
         except Exception as exc:
             item.land_error = exc
             continue
@@ -136,12 +136,21 @@ def _attempt(
     reached("files_written")
     reads = view.reads.get(item.result.name, Reads())
     reads.tolerated = tolerated_headers(item.files, run.policy.hash_alg)
-    if run.store.commit_bundle(run.chain, item.result, row, paths, reads):
+    if run.store.commit_bundle(run.chain, item.result, row, paths, reads, landed_invoices(item, failed)):
         reached("committed")
         return row
     remove_files(run.cfg.lake_uri, paths)
     run.store.clear_pending(item.uri)
     return None
+
+
+def landed_invoices(item: VerifiedBundle, failed: dict[str, str]) -> list[tuple[str, str]]:
+    """``(invoice_no, record_id)`` of the bundle's invoice rows that land (not quarantined)."""
+    table = item.tables.get("invoice")
+    if table is None:
+        return []
+    pairs = zip(table["invoice_no"].to_pylist(), table["record_id"].to_pylist(), strict=True)
+    return [(number, record) for number, record in pairs if record not in failed]
 
 
 def _land_failed(run: _Run, item: VerifiedBundle) -> dict[str, Any]:
@@ -187,7 +196,7 @@ def _again(run: _Run, uri: str) -> dict[str, Any]:
             log.warning("bundle %s refused: %s", uri, exc)
             run.store.plan_files(uri, log_paths(folder_source(uri), unreadable_key(uri)))
             return record_unreadable(run.cfg.lake_uri, uri, str(exc))
-        failed, _, seconds = _validate(run.cfg, [item])
+        failed, _, seconds = _validate(run.store, [item])
         row = _land(run, view, item, failed, seconds)
         if row is None and item.land_error is None:
             raise IngestError(f"bundle {uri}: the state changed while its chain was locked")
@@ -202,7 +211,7 @@ def _hold(run: _Run, item: VerifiedBundle, failed: dict[str, str]) -> None:
 
 def _land_window(run: _Run, batch: list[VerifiedBundle]) -> None:
     """Validate the window, then land and commit its bundles one by one, in order."""
-    failed, reports, validate_seconds = _validate(run.cfg, batch)
+    failed, reports, validate_seconds = _validate(run.store, batch)
     name = f"batch-{batch[0].key}.json"
     seconds = validate_seconds / len(batch)
     try:

@@ -17,7 +17,7 @@ from attestations.verifier.bundle import split_lines
 from attestations.verifier.headers import parse_header_line
 from pipelines.ingest.config import IngestConfig
 from pipelines.lake import filesystem, safe_name
-from pipelines.ledger_state import Reads, StateStore, migrate_old_state, state_uri
+from pipelines.ledger_state import Reads, StateStore, index_landed_invoices, migrate_old_state, state_uri
 from pipelines.leftovers import sweep_lake_tmp, sweep_state_dirs
 
 
@@ -79,7 +79,8 @@ def tolerated_headers(files: BundleFiles, hash_alg: str) -> dict[int, bytes]:
 @contextmanager
 def ingest_state(cfg: IngestConfig, chain_id: str) -> Iterator[StateStore]:
     """The state store of ``cfg`` (``SMECREDIT_STATE_URI``, else the local lake's SQLite
-    file), with the chain's old ``state/<chain>.sqlite`` imported on first use.
+    file), with the chain's old ``state/<chain>.sqlite`` imported and the lake's landed
+    invoices indexed on first use.
 
     Raises:
         ConfigError: the lake is remote and no state URI is set, or the URI is unusable.
@@ -92,6 +93,7 @@ def ingest_state(cfg: IngestConfig, chain_id: str) -> Iterator[StateStore]:
     store = StateStore(uri)
     try:
         migrate_old_state(store, cfg.lake_uri, chain_id)
+        index_landed_invoices(store, cfg.lake_uri)
         yield store
     finally:
         store.close()

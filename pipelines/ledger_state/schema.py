@@ -11,6 +11,11 @@
 - ``pending_file``: the lake files a bundle is about to write, recorded before it writes them;
   the commit moves them to ``bundle_file``. What stays here belongs to a killed or failed
   attempt, and is removed before the bundle is tried again.
+- ``landed_invoice``: the number, chain and record id of every invoice row landed in
+  ``verified/``, written by the bundle's commit: the waybill check (``invoice_known``) looks
+  numbers up here instead of scanning the lake's invoices every window. Filled from the lake
+  once when a store of schema version 1, or a lake of the old layout, is first opened
+  (``state_meta`` key ``indexed:invoices``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: landed_invoice
 
 metadata = MetaData()
 
@@ -83,4 +88,13 @@ pending_file = Table(
     metadata,
     Column("bundle_name", Text, primary_key=True),
     Column("path", Text, primary_key=True),
+)
+
+landed_invoice = Table(
+    "landed_invoice",
+    metadata,
+    Column("invoice_no", Text, primary_key=True),
+    Column("chain_id", String(200), primary_key=True),
+    Column("record_id", Text, primary_key=True),
+    sqlite_with_rowid=False,
 )

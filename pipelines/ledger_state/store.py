@@ -19,7 +19,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, delete, event, func, insert, select
+from sqlalchemy import Connection, Table, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -30,6 +30,7 @@ from pipelines.ledger_state.schema import (
     SCHEMA_VERSION,
     bundle,
     bundle_file,
+    landed_invoice,
     metadata,
     pending_file,
     state_meta,
@@ -39,6 +40,7 @@ from pipelines.ledger_state.schema import (
 
 CHUNK = 500  # keys per IN (...) query: SQLite allows 999 host parameters by default
 SCHEMA_LOCK = "smecredit-state-schema"
+INVOICE_COLUMNS = ["invoice_no", "chain_id", "record_id"]
 
 
 @dataclass
@@ -153,6 +155,9 @@ class StateStore:
                     f"state store {self.uri} has schema version {version}; this release knows "
                     f"{SCHEMA_VERSION}: upgrade smecredit"
                 )
+            elif int(version) < int(SCHEMA_VERSION):  # its new tables were just created
+                key = state_meta.c.key == "schema_version"
+                conn.execute(update(state_meta).where(key).values(value=SCHEMA_VERSION))
 
     def close(self) -> None:
         """Release every claim and lock, and close the connections."""
@@ -201,6 +206,15 @@ class StateStore:
         for chunk in _chunks(heights):
             query = select(t.height, t.header_hash).where(t.chain_id == chain_id, t.height.in_(chunk))
             found.update((int(h), bytes(d)) for h, d in conn.execute(query))
+        return found
+
+    def landed_invoices(self, numbers: Collection[str]) -> set[str]:
+        """Which of the invoice ``numbers`` are on an invoice row landed in the lake."""
+        found: set[str] = set()
+        with self.read() as conn:
+            for chunk in _chunks(set(numbers)):
+                query = select(landed_invoice.c.invoice_no).where(landed_invoice.c.invoice_no.in_(chunk))
+                found.update(conn.execute(query).scalars())
         return found
 
     # -- bundles -------------------------------------------------------------------------
@@ -317,12 +331,19 @@ class StateStore:
     # -- the commit ----------------------------------------------------------------------
 
     def commit_bundle(
-        self, chain_id: str, result: BundleResult, row: dict[str, Any], files: Iterable[str], reads: Reads
+        self,
+        chain_id: str,
+        result: BundleResult,
+        row: dict[str, Any],
+        files: Iterable[str],
+        reads: Reads,
+        invoices: Iterable[tuple[str, str]] = (),
     ) -> bool:
         """Record bundle ``result`` (its log ``row``, the lake ``files`` it wrote, the headers
-        it trusted and the records it verified) in one transaction under the chain's lock,
-        unless what it ``reads`` changed meanwhile: then nothing is written and False returned
-        (the caller judges the bundle again).
+        it trusted, the records it verified and the ``(invoice_no, record_id)`` of the invoice
+        rows it landed) in one transaction under the chain's lock, unless what it ``reads``
+        changed meanwhile: then nothing is written and False returned (the caller judges the
+        bundle again).
 
         Raises:
             StateStoreError: the bundle is committed already (its claim was not held).
@@ -337,6 +358,9 @@ class StateStore:
                 if not reads.still_hold(headers, records):
                     return False  # leaving the block rolls back (nothing was written)
                 self._insert(conn, chain_id, result, row, sorted(set(files)), headers)
+                numbers = sorted({(n, chain_id, r) for n, r in invoices if n is not None})
+                insert_tuples(conn, landed_invoice, INVOICE_COLUMNS, numbers, skip_known=True)
+                conn.execute(delete(pending_file).where(pending_file.c.bundle_name == result.name))
         except IntegrityError:  # a record the read check did not cover: judge it again
             return False
         return True
@@ -381,7 +405,6 @@ class StateStore:
         )
         if files:
             conn.execute(insert(bundle_file), [{"bundle_name": name, "path": p} for p in files])
-        conn.execute(delete(pending_file).where(pending_file.c.bundle_name == name))
 
     # -- settings kept in the store --------------------------------------------------------
 
@@ -393,15 +416,19 @@ class StateStore:
             return None if value is None else str(value)
 
 
-def insert_tuples(conn: Connection, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+def insert_tuples(
+    conn: Connection, table: Table, columns: list[str], rows: list[tuple[Any, ...]], skip_known: bool = False
+) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``) into ``table`` through the driver's
     executemany: SQLAlchemy's own spends more per row on its parameters than the database on
-    the insert, and bulk inserts here run under the chain's lock, which every worker waits for."""
+    the insert, and bulk inserts here run under the chain's lock, which every worker waits for.
+    ``skip_known``: rows whose key is there already are left out (``ON CONFLICT DO NOTHING``,
+    on both backends) instead of failing the transaction."""
     if not rows:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(statement, rows)
+    conn.exec_driver_sql(statement + (" ON CONFLICT DO NOTHING" if skip_known else ""), rows)
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
+from sqlalchemy import select
 
+from pipelines.ledger_state import StateStore, state_uri
+from pipelines.ledger_state.schema import landed_invoice
 from tests.conftest import ROOT
 
 LOG_COLUMNS = ["bundle_uri", "lines", "verified", "duplicates", "quarantined", "validation"]
@@ -80,10 +83,11 @@ def facts(lake: Path) -> dict[str, Any]:
     }
 
 
-def check_consistent(lake: Path, landing: Path) -> None:
-    """The lake alone adds up: no record twice in ``verified/``; one log row per bundle of
-    the landing zone; each row's lines = verified + duplicates + quarantined; the verified
-    and quarantine files hold what the log rows say; every landing line is accounted for."""
+def check_consistent(lake: Path, landing: Path, store_uri: str = "") -> None:
+    """The lake adds up: no record twice in ``verified/``; one log row per bundle of the
+    landing zone; each row's lines = verified + duplicates + quarantined; the verified and
+    quarantine files hold what the log rows say; every landing line is accounted for; and the
+    state store (at ``store_uri``, else the lake's own) indexes exactly the landed invoices."""
     pairs = verified_pairs(lake)
     ids = Counter(rid for rid, _, _ in pairs)
     assert not [rid for rid, n in ids.items() if n > 1], "a record_id twice in verified/"
@@ -97,3 +101,7 @@ def check_consistent(lake: Path, landing: Path) -> None:
     assert sum(r["quarantined"] for r in log) == len(_rows(lake, "quarantine", ["line_no"]))
     exported = sum(len(p.read_bytes().splitlines()) for p in landing.glob("*/*/records.jsonl"))
     assert sum(r["lines"] for r in log) == exported
+    invoices = _rows(lake, "verified/supply_chain/invoice", ["invoice_no", "chain_id", "record_id"])
+    with StateStore(store_uri or state_uri(str(lake))) as store, store.read() as conn:
+        indexed = sorted(tuple(r) for r in conn.execute(select(landed_invoice)))
+    assert indexed == sorted((r["invoice_no"], r["chain_id"], r["record_id"]) for r in invoices)

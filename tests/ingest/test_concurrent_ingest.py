@@ -60,7 +60,7 @@ def test_four_processes_at_once_equal_one_serial_run(
         assert worker.returncode == 0, err[-2000:]
     landed = [line for out, _ in outputs for line in out.splitlines() if line.startswith("{")]
     assert len(landed) == len(list(landing.glob("*/*")))  # each bundle landed by one worker
-    check_consistent(lake, landing)
+    check_consistent(lake, landing, state_uri)
     mine = facts(lake)
     assert mine["records"] == serial["records"] and mine["quarantine"] == serial["quarantine"]
     assert mine["totals"] == serial["totals"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 
 from attestations.state import SqliteStore
@@ -46,6 +47,11 @@ def test_an_old_lake_is_imported_once_and_nothing_is_ingested_twice(tiny_world: 
         landed = sum(r["verified"] for r in first.rows)
         assert len(store.known_records(policy.chain_id, _record_ids(lake))) == landed
         assert store.meta(f"migrated:{policy.chain_id}") is not None
+        invoices = ds.dataset(
+            str(lake / "verified/supply_chain/invoice"), format="parquet", partitioning="hive"
+        )
+        numbers = set(invoices.to_table(columns=["invoice_no"])["invoice_no"].to_pylist())
+        assert numbers and store.landed_invoices(numbers | {"not-an-invoice"}) == numbers  # indexed
     assert (lake / DEFAULT_FILE).exists() and (lake / "state" / f"{policy.chain_id}.sqlite").exists()
     copy = max(map(Path, uris), key=lambda p: (p / "records.jsonl").stat().st_size)
     shutil.copytree(copy, copy.parent / f"0000-reexport-{copy.name}")
@@ -55,8 +61,6 @@ def test_an_old_lake_is_imported_once_and_nothing_is_ingested_twice(tiny_world: 
 
 
 def _record_ids(lake: Path) -> list[str]:
-    import pyarrow.dataset as ds
-
     ids: list[str] = []
     for kind in lake.glob("verified/*/*"):
         data = ds.dataset(str(kind), format="parquet", partitioning="hive")

@@ -12,14 +12,23 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from attestations.state import SqliteStore
 from attestations.verifier import BundleResult, VerifiedRecord
 from pipelines.config import ConfigError
-from pipelines.ledger_state import Reads, StateStore, StateStoreError, migrate_old_state, state_uri
-from pipelines.ledger_state.schema import state_meta
+from pipelines.ledger_state import (
+    Reads,
+    StateStore,
+    StateStoreError,
+    index_landed_invoices,
+    migrate_old_state,
+    state_uri,
+)
+from pipelines.ledger_state.schema import SCHEMA_VERSION, landed_invoice, state_meta
 from tests.conftest import ROOT
 
 CHAIN = "test-chain"
@@ -75,7 +84,7 @@ def test_a_bundle_commits_its_records_headers_row_and_files(state_uri: str) -> N
             store.commit_bundle(CHAIN, res, row(res), [], Reads())
     with StateStore(state_uri) as again:  # reopened: the schema is there, the data too
         assert again.known_records(CHAIN, ["r2"]) == {"r2": b"L2"}
-        assert again.meta("schema_version") == "1"
+        assert again.meta("schema_version") == SCHEMA_VERSION
 
 
 def test_a_commit_whose_reads_went_stale_writes_nothing(state_uri: str) -> None:
@@ -189,6 +198,52 @@ def test_workers_opening_a_new_store_at_the_same_moment_all_open_it(state_uri: s
     assert [out for out, _ in outcomes] == ["opened\n"] * 6, [err for _, err in outcomes]
     with StateStore(state_uri) as store:
         assert sorted(store.pending_files()) == [f"w{i}" for i in range(6)]
+
+
+def test_the_invoices_a_commit_landed_are_looked_up(state_uri: str) -> None:
+    with StateStore(state_uri) as store:
+        res = result("b1", {"r1": b"L1", "r2": b"L2"})
+        changed = reads_of(store, res)
+        changed.headers[1] = b"not what is there"
+        assert not store.commit_bundle(CHAIN, res, row(res), [], changed, [("INV-1", "r1")])
+        assert store.landed_invoices(["INV-1"]) == set()  # nothing of a refused commit stays
+        landed = [("INV-1", "r1"), ("INV-2", "r2"), ("INV-1", "r1")]
+        assert store.commit_bundle(CHAIN, res, row(res), [], reads_of(store, res), landed)
+        assert store.landed_invoices(["INV-1", "INV-3"]) == {"INV-1"}
+        assert store.landed_invoices([]) == set()
+
+
+def test_a_version_1_store_is_upgraded_and_indexes_the_lakes_invoices_once(
+    state_uri: str, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    month = lake / "verified/supply_chain/invoice/sealed_month=2025-01"
+    month.mkdir(parents=True)
+    rows = {
+        "invoice_no": ["INV-1", "INV-2", "INV-1"],
+        "chain_id": [CHAIN] * 3,
+        "record_id": ["r1", "r2", "r1"],
+    }
+    pq.write_table(pa.table(rows), month / "part-a.parquet")  # an old lake may hold a row twice
+    pending = {"invoice_no": ["INV-9"], "chain_id": [CHAIN], "record_id": ["r9"]}
+    pq.write_table(pa.table(pending), month / "part-b.parquet")  # written, never committed
+    with StateStore(state_uri) as store, store.write() as conn:  # as version 1 left it
+        landed_invoice.drop(conn)
+        conn.execute(update(state_meta).where(state_meta.c.key == "schema_version").values(value="1"))
+        conn.execute(delete(state_meta).where(state_meta.c.key == "indexed:invoices"))
+    with StateStore(state_uri) as store:
+        store.plan_files("b", ["verified/supply_chain/invoice/sealed_month=2025-01/part-b.parquet"])
+        assert store.meta("schema_version") == SCHEMA_VERSION
+        done = index_landed_invoices(store, str(lake))
+        assert done is not None and (done["files"], done["rows"]) == (1, 2)
+        assert store.landed_invoices(["INV-1", "INV-2", "INV-9"]) == {"INV-1", "INV-2"}
+        assert index_landed_invoices(store, str(lake)) is None  # once
+        (month / "part-b.parquet").unlink()
+    with StateStore(state_uri) as store:  # a new store beside an empty lake is marked too
+        with store.write() as conn:
+            conn.execute(delete(state_meta).where(state_meta.c.key == "indexed:invoices"))
+        done = index_landed_invoices(store, str(tmp_path / "empty"))
+        assert done is not None and (done["files"], done["rows"]) == (0, 0)
 
 
 def test_a_newer_schema_is_refused(state_uri: str) -> None:
