@@ -175,5 +175,51 @@ def _health(settings: Settings) -> list[str]:
         f"<p>{_key('model_breaches', int(latest['breach'].sum()))} breaches at {latest['as_of'].iloc[0]} "
         f"({int(health['breach'].sum())} over all months, each sent to the model owner).</p>",
         png(fig),
-        table_html(shown[["family", "model_id", "metric", "subject", "value", "threshold", "breach", "n"]]),
+        "<p>PSI and CSI compare the month's distribution with the development sample (a breach "
+        "above 0.25); calibration is the Jeffreys test of each grade's default rate against its "
+        "PD once labels matured (a breach when its p-value is below the level); missing and "
+        "overrides are shares of the month's rows.</p>",
+        table_html(_health_rows(shown)),
     ]
+
+
+METRICS = {
+    "psi": "PSI of the score",
+    "csi": "CSI of a feature",
+    "calibration": "Calibration (Jeffreys p-value)",
+    "missing": "Rows without features",
+    "overrides": "Overrides",
+}
+
+
+def _health_value(metric: str, value: float | None) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    if metric in ("missing", "overrides"):
+        return percent(value)
+    if metric == "calibration" and value < 0.001:
+        return "< 0.001"
+    return f"{value:.3f}"
+
+
+def _health_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The model-health rows as a risk manager reads them: named measures, values as
+    figures or shares, and the breach threshold beside each."""
+    return pd.DataFrame(
+        {
+            "Family": rows["family"].str.replace("_", " "),
+            "Model": rows["model_id"],
+            "Measure": rows["metric"].map(lambda m: METRICS.get(m, m)),
+            "Of": [
+                f"grade {s}" if m == "calibration" else ("all rows" if s == "all" else s.replace("_", " "))
+                for m, s in zip(rows["metric"], rows["subject"], strict=True)
+            ],
+            "Value": [_health_value(m, v) for m, v in zip(rows["metric"], rows["value"], strict=True)],
+            "Breach at": [
+                "" if pd.isna(t) else (f"p < {t:g}" if m == "calibration" else f"> {t:g}")
+                for m, t in zip(rows["metric"], rows["threshold"], strict=True)
+            ],
+            "Breach": rows["breach"].map({True: "yes", False: ""}),
+            "Rows": rows["n"].map(lambda n: f"{int(n):,}"),
+        }
+    )
