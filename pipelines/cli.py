@@ -44,6 +44,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.config import Settings
     from pipelines.ingest import IngestConfig, ingest
 
+    if args.progress:
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(message)s"))
+        logging.getLogger("pipelines.ingest").addHandler(handler)
+        logging.getLogger("pipelines.ingest").setLevel(logging.INFO)
     settings = Settings.from_env()
     cfg = IngestConfig(
         settings.landing_uri,
@@ -451,6 +458,7 @@ def _ledger_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--source", action="append", choices=list(SOURCES))
     p.add_argument("--limit", type=_positive, default=None, help="at most this many bundles")
     p.add_argument("--max-quality-failure-rate", type=_rate, default=0.05, help="0-1 (default 0.05)")
+    p.add_argument("--progress", action="store_true", help="a timestamped line per window on stderr")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("simulate", help="generate a simulated SME economy with signed ledger exports")

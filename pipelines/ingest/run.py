@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,8 +210,11 @@ def _hold(run: _Run, item: VerifiedBundle, failed: dict[str, str]) -> None:
         run.report.held_back.append(held)
 
 
-def _land_window(run: _Run, batch: list[VerifiedBundle]) -> None:
-    """Validate the window, then land and commit its bundles one by one, in order."""
+def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
+    """Validate the window, then land and commit its bundles one by one, in order; log what
+    it took (``judged``: the seconds its bundles took to claim and judge)."""
+    started, bundles = time.perf_counter(), len(batch)
+    lines = sum(item.result.lines for item in batch)
     failed, reports, validate_seconds = _validate(run.store, batch)
     name = f"batch-{batch[0].key}.json"
     seconds = validate_seconds / len(batch)
@@ -233,6 +237,15 @@ def _land_window(run: _Run, batch: list[VerifiedBundle]) -> None:
             run.store.release(item.uri)
     body = json.dumps(reports, default=str, sort_keys=True).encode()
     write_atomic(f"{run.cfg.lake_uri.rstrip('/')}/validation/{name}", body)
+    log.info(
+        "window of %d bundles, %d lines: judged in %.2f s, validated in %.2f s, "
+        "landed and committed in %.2f s",
+        bundles,
+        lines,
+        judged,
+        validate_seconds,
+        time.perf_counter() - started - validate_seconds,
+    )
 
 
 def ingest(
@@ -267,8 +280,13 @@ def ingest(
             done = store.committed(uris)
             todo = in_height_order([u for u in uris if u not in done])
         queue = iter(todo)
-        while batch := _next_window(run, queue, batch_size):
-            _land_window(run, batch)
+        log.info("%d bundles to ingest of %s", len(todo), ", ".join(sources))
+        while True:
+            started = time.perf_counter()
+            batch = _next_window(run, queue, batch_size)
+            if not batch:
+                break
+            _land_window(run, batch, time.perf_counter() - started)
     if report.held_back:
         raise IngestError("quality gate: " + "; ".join(report.held_back))
     return report
