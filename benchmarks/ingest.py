@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +39,37 @@ from attestations.verifier import BundleFiles, Verifier  # noqa: E402
 from pipelines.ingest import IngestConfig, in_height_order, ingest, load_policy, pending_bundles  # noqa: E402
 from pipelines.simulate import WorldConfig, simulate  # noqa: E402
 
+WINDOW = re.compile(
+    r"^(\S+ \S+) \d+ window of (\d+) bundles, (\d+) lines: judged in ([\d.]+) s, "
+    r"validated in ([\d.]+) s, landed and committed in ([\d.]+) s"
+)
 
-def processes(landing: Path, lake: Path, trust: str, workers: int) -> float:
-    """Seconds for ``workers`` ``smecredit ingest`` processes at once to ingest ``landing``."""
+
+def timeline(log: str, started: float, ended: float) -> dict[str, float]:
+    """Where one process's seconds went, from its ``--progress`` lines: before its first
+    window began (start-up, listing), judging, validating, landing and committing, and idle
+    at the end while another process still worked."""
+    out = {"start": 0.0, "judged": 0.0, "validated": 0.0, "landed": 0.0, "windows": 0.0, "idle": 0.0}
+    first = last = None
+    for line in log.splitlines():
+        m = WINDOW.match(line)
+        if not m:
+            continue
+        at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        spent = [float(m.group(i)) for i in (4, 5, 6)]
+        first = at - sum(spent) if first is None else first
+        last = at
+        out["windows"] += 1
+        for key, value in zip(("judged", "validated", "landed"), spent, strict=True):
+            out[key] += value
+    if first is not None and last is not None:
+        out["start"], out["idle"] = first - started, ended - last
+    return out
+
+
+def processes(landing: Path, lake: Path, trust: str, workers: int) -> tuple[float, list[dict[str, float]]]:
+    """Seconds for ``workers`` ``smecredit ingest`` processes at once to ingest ``landing``,
+    and each one's timeline."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMECREDIT_")}
     env.update(
         SMECREDIT_LANDING_URI=str(landing),
@@ -47,21 +77,24 @@ def processes(landing: Path, lake: Path, trust: str, workers: int) -> float:
         SMECREDIT_TRUST_POLICY=trust,
     )
     every_cpu = os.cpu_count() or 1
-    command = [sys.executable, "-m", "pipelines.cli", "ingest"]
-    t = time.perf_counter()
+    command = [sys.executable, "-m", "pipelines.cli", "ingest", "--progress"]
+    t, wall = time.perf_counter(), time.time()
+    logs = [lake.with_name(f"{lake.name}-{i}.log") for i in range(workers)]
     running = [
         subprocess.Popen(
             command,
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
             preexec_fn=lambda: os.sched_setaffinity(0, range(every_cpu)),
         )
-        for _ in range(workers)
+        for log in logs
     ]
     if any(p.wait() != 0 for p in running):
-        raise SystemExit("an ingest process failed")
-    return time.perf_counter() - t
+        raise SystemExit("an ingest process failed: " + " | ".join(log.read_text()[-500:] for log in logs))
+    seconds = time.perf_counter() - t
+    return seconds, [timeline(log.read_text(), wall, wall + seconds) for log in logs]
 
 
 def main() -> None:
@@ -120,7 +153,9 @@ def main() -> None:
         for i in range(args.repeat):  # alternated, so that both see the same machine
             one.append(processes(month, folder / f"one-{i}", trust, 1))
             many.append(processes(month, folder / f"many-{i}", trust, args.workers))
-        t_one, t_many = statistics.median(one), statistics.median(many)
+        t_one, t_many = statistics.median(t for t, _ in one), statistics.median(t for t, _ in many)
+        lines_one = sorted(one, key=lambda r: r[0])[len(one) // 2][1]
+        lines_many = sorted(many, key=lambda r: r[0])[len(many) // 2][1]
     print(f"verification alone: {records / t_verify:,.0f} records/s (median {t_verify:.2f}s)")
     print(f"whole ingest path:  {records / t_whole:,.0f} records/s (median {t_whole:.2f}s)")
     print(f"  whole / verification-alone speed: {t_verify / t_whole:.2f} (target >= 0.5)")
@@ -132,6 +167,11 @@ def main() -> None:
     for label, t in (("one ingest process", t_one), (f"{args.workers} ingest processes", t_many)):
         print(f"{label}, whole month: {month_records / t:,.0f} records/s (median {t:.2f}s)")
     print(f"  {args.workers} workers / 1 worker: {t_one / t_many:.2f}x (target >= 1.7 for 2 on 2 cores)")
+    print("  where each process's seconds went (the median run; from its --progress lines):")
+    for label, lines in (("one", lines_one), ("many", lines_many)):
+        for i, parts in enumerate(lines):
+            spent = ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if k != "windows")
+            print(f"    {label} #{i + 1}: {int(parts['windows'])} windows; {spent}")
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ def _health(settings: Settings) -> list[str]:
         ax.plot([str(d)[:7] for d in psi.index], psi[family], marker="o", label=family)
     ax.axhline(0.25, color="#c44e52", linestyle="--", label="breach")
     ax.tick_params(axis="x", rotation=90, labelsize=6)
-    ax.set(title="PSI of the month's PDs against development", ylabel="PSI")
+    ax.set(title="PSI of the PDs against development", ylabel="PSI")
     ax.legend()
     shown = latest[latest["metric"].isin(["psi", "calibration", "missing", "overrides"]) | latest["breach"]]
     return [
@@ -176,7 +176,8 @@ def _health(settings: Settings) -> list[str]:
         f"({int(health['breach'].sum())} over all months, each sent to the model owner).</p>",
         png(fig),
         "<p>PSI and CSI compare the month's distribution with the development sample (a breach "
-        "above 0.25); calibration is the Jeffreys test of each grade's default rate against its "
+        "above 0.25, tested only over at least 100 rows: pre-loan pools the months before until "
+        "it has 100 applications); calibration is the Jeffreys test of each grade's default rate against its "
         "PD once labels matured (a breach when its p-value is below the level); missing and "
         "overrides are shares of the month's rows.</p>",
         table_html(_health_rows(shown)),

@@ -92,7 +92,11 @@ def test_model_health_rows_and_breach_messages(assessed: Path) -> None:
     health = read_months(str(assessed), "model_monitoring")
     assert {"psi", "csi", "missing", "overrides"} <= set(health.metric)
     psi = health[health.metric == "psi"]
-    assert (((psi.value > 0.25) & (psi.n >= 20)) == psi.breach).all()
+    assert (((psi.value > 0.25) & (psi.n >= 100)) == psi.breach).all()
+    months = psi.detail.map(lambda d: json.loads(d)["months"])
+    assert ((psi.n >= 100) | (months == 6)).all()  # pooled until 100 rows, or six months
+    pre_loan = psi[psi.family == "pre_loan"]
+    assert (months[pre_loan.index] > 1).any()
     box = Outbox(str(assessed)).read()
     breached = health[health.breach].groupby(["as_of", "model_id"]).size()
     assert len(box[box.manager_id == "MODEL-OWNER"]) == len(breached)

@@ -15,7 +15,7 @@ from scipy import stats
 from models import metrics
 from pipelines.monitor.outbox import Outbox
 from pipelines.portfolio import MONITORING_SCHEMA, Policy, notify_breaches
-from pipelines.portfolio.health import calibration
+from pipelines.portfolio.health import calibration, min_stability_count, pooled_months
 
 POLICY = Policy.load()
 ENTRY = {"family": "pre_loan", "model_id": "pre_loan-scorecard-x"}
@@ -30,6 +30,27 @@ def test_psi_of_known_distributions() -> None:
     actual = np.array([0.0] * 80 + [1.0] * 20)
     assert metrics.psi(expected, actual, bins=2) == pytest.approx(0.3 * np.log(1.6) + 0.3 * np.log(2.5))
     assert metrics.psi(base, rng.normal(1, 1, 20_000)) > 0.25
+
+
+def test_a_small_sample_passes_the_psi_breach_by_chance_and_the_minimum_count_stops_it() -> None:
+    """With no shift at all, the share of samples whose PSI passes 0.25 (the figures the
+    policy's minimum count rests on)."""
+    rng = np.random.default_rng(0)
+    dev = rng.beta(2, 8, 3000)
+
+    def passing(n: int) -> float:
+        return float(np.mean([metrics.psi(dev, rng.beta(2, 8, n)) > 0.25 for _ in range(500)]))
+
+    assert passing(34) > 0.4  # a month of the demo's applications: most months would breach
+    assert passing(min_stability_count(POLICY)) < 0.03
+
+
+def test_months_are_pooled_until_the_sample_is_large_enough() -> None:
+    months = pd.Series(["2025-01"] * 60 + ["2025-02"] * 30 + ["2025-03"] * 40 + ["2025-04"] * 120)
+    assert pooled_months(months, date(2025, 4, 30), 100, 6) == 1
+    assert pooled_months(months, date(2025, 3, 31), 100, 6) == 3  # 40 + 30 + 60
+    assert pooled_months(months, date(2025, 3, 31), 100, 2) == 2  # at most two months
+    assert pooled_months(months, date(2024, 12, 31), 100, 6) == 6  # no rows: the most months
 
 
 def test_jeffreys_calibration_flags_a_grade_whose_pd_is_too_low() -> None:
