@@ -15,6 +15,7 @@ from pipelines.config import Settings
 from pipelines.portfolio.book import BankBooks
 from pipelines.portfolio.measures import backtest, staging_effectiveness
 from pipelines.portfolio.tables import read_months
+from pipelines.portfolio.views import health_table
 from pipelines.readable import percent
 
 
@@ -180,47 +181,7 @@ def _health(settings: Settings) -> list[str]:
         "it has 100 applications); calibration is the Jeffreys test of each grade's default rate against its "
         "PD once labels matured (a breach when its p-value is below the level); missing and "
         "overrides are shares of the month's rows.</p>",
-        table_html(_health_rows(shown)),
+        table_html(health_table(shown)),
     ]
 
 
-METRICS = {
-    "psi": "PSI of the score",
-    "csi": "CSI of a feature",
-    "calibration": "Calibration (Jeffreys p-value)",
-    "missing": "Rows without features",
-    "overrides": "Overrides",
-}
-
-
-def _health_value(metric: str, value: float | None) -> str:
-    if value is None or pd.isna(value):
-        return "n/a"
-    if metric in ("missing", "overrides"):
-        return percent(value)
-    if metric == "calibration" and value < 0.001:
-        return "< 0.001"
-    return f"{value:.3f}"
-
-
-def _health_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """The model-health rows as a risk manager reads them: named measures, values as
-    figures or shares, and the breach threshold beside each."""
-    return pd.DataFrame(
-        {
-            "Family": rows["family"].str.replace("_", " "),
-            "Model": rows["model_id"],
-            "Measure": rows["metric"].map(lambda m: METRICS.get(m, m)),
-            "Of": [
-                f"grade {s}" if m == "calibration" else ("all rows" if s == "all" else s.replace("_", " "))
-                for m, s in zip(rows["metric"], rows["subject"], strict=True)
-            ],
-            "Value": [_health_value(m, v) for m, v in zip(rows["metric"], rows["value"], strict=True)],
-            "Breach at": [
-                "" if pd.isna(t) else (f"p < {t:g}" if m == "calibration" else f"> {t:g}")
-                for m, t in zip(rows["metric"], rows["threshold"], strict=True)
-            ],
-            "Breach": rows["breach"].map({True: "yes", False: ""}),
-            "Rows": rows["n"].map(lambda n: f"{int(n):,}"),
-        }
-    )

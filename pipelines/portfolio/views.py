@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 
 from pipelines.portfolio.tables import read_month, read_months
+from pipelines.readable import percent
 
 
 def yuan(fen: float) -> str:
@@ -38,6 +39,48 @@ def ecl_summary(lake_uri: str, as_of: date) -> str:
     return "\n".join(lines)
 
 
+METRICS = {
+    "psi": "PSI of the score",
+    "csi": "CSI of a feature",
+    "calibration": "Calibration (Jeffreys p-value)",
+    "missing": "Rows without features",
+    "overrides": "Overrides",
+}
+
+
+def _health_value(metric: str, value: float | None) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    if metric in ("missing", "overrides"):
+        return percent(value)
+    if metric == "calibration" and value < 0.001:
+        return "< 0.001"
+    return f"{value:.3f}"
+
+
+def health_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The model-health rows as a risk manager reads them: named measures, values as
+    figures or shares, and the breach threshold beside each."""
+    return pd.DataFrame(
+        {
+            "Family": rows["family"].str.replace("_", " "),
+            "Model": rows["model_id"],
+            "Measure": rows["metric"].map(lambda m: METRICS.get(m, m)),
+            "Of": [
+                f"grade {s}" if m == "calibration" else ("all rows" if s == "all" else s.replace("_", " "))
+                for m, s in zip(rows["metric"], rows["subject"], strict=True)
+            ],
+            "Value": [_health_value(m, v) for m, v in zip(rows["metric"], rows["value"], strict=True)],
+            "Breach at": [
+                "" if pd.isna(t) else (f"p < {t:g}" if m == "calibration" else f"> {t:g}")
+                for m, t in zip(rows["metric"], rows["threshold"], strict=True)
+            ],
+            "Breach": rows["breach"].map({True: "yes", False: ""}),
+            "Rows": rows["n"].map(lambda n: f"{int(n):,}"),
+        }
+    )
+
+
 def health_summary(lake_uri: str, as_of: date | None = None) -> str:
     """The model-health rows of ``as_of``'s month (default: the latest), breaches first."""
     rows = read_months(lake_uri, "model_monitoring")
@@ -49,8 +92,6 @@ def health_summary(lake_uri: str, as_of: date | None = None) -> str:
     if not len(rows):
         return f"no model health assessed for {month:%Y-%m}"
     rows = rows.sort_values(["breach", "family", "metric", "subject"], ascending=[False, True, True, True])
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        table = rows[
-            ["family", "model_id", "metric", "subject", "value", "threshold", "breach", "n"]
-        ].to_string(index=False)
+    with pd.option_context("display.width", 250, "display.max_rows", 500):
+        table = health_table(rows).to_string(index=False)
     return f"model health at {month.isoformat()}: {int(rows['breach'].sum())} breaches\n{table}"
