@@ -70,7 +70,12 @@ class Challenger(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         frame = as_frame(X)
         target = np.asarray(y, dtype=float)
         self.classes_ = np.array([0, 1])
-        self.columns_ = [str(c) for c in frame.columns]
+        # A column with no value in the training rows tells the trees nothing, and
+        # scikit-learn's binning fails on it: the model leaves it out (and ignores it after).
+        self.columns_ = [str(c) for c in frame.columns if frame[c].notna().any()]
+        if not self.columns_:
+            raise ValueError("every feature column is empty in the training rows")
+        frame = frame[self.columns_]
         self.prior_ = float(target.mean())
         self.encodings_: dict[str, dict[str, float]] = {}
         for name in self.columns_:

@@ -215,3 +215,15 @@ def test_challenger_is_monotone_calibrated_and_its_json_predicts_like_sklearn(
     assert np.all(np.diff(p) >= -1e-12), "PD must not fall as utilisation rises"
     p_all = back.predict_proba(X)[:, 1]
     assert abs(p_all.mean() - y.mean()) < 0.03
+
+
+def test_challenger_leaves_out_a_feature_with_no_value(data: tuple[pd.DataFrame, np.ndarray]) -> None:
+    X, y = data
+    gappy = X.assign(never_seen=np.nan)  # a feature no training row has (a new data source)
+    model = Challenger(monotone={"utilisation": 1, "never_seen": 1}, max_iter=20).fit(gappy, y)
+    assert "never_seen" not in model.columns_
+    back = Challenger.from_json(model.to_json())
+    without = Challenger(monotone={"utilisation": 1}, max_iter=20).fit(X, y)
+    np.testing.assert_array_equal(back.predict_proba(gappy), without.predict_proba(X))
+    with pytest.raises(ValueError, match="every feature column is empty"):
+        Challenger().fit(pd.DataFrame({"a": [np.nan] * 10, "b": [None] * 10}), y[:10])
