@@ -138,9 +138,10 @@ def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
     )
     order = {k: i for i, k in enumerate(keys)}  # the first failing expectation as the suite orders them
     checked = sorted(
-        result.results, key=lambda r: order[_key(r.expectation_config.type, r.expectation_config.kwargs)]
+        ((_key(r.expectation_config.type, r.expectation_config.kwargs), r) for r in result.results),
+        key=lambda pair: order[pair[0]],
     )
-    for r in checked:
+    for _, r in checked:
         quarantines = (r.expectation_config.meta or {}).get("quarantine") is not False
         if not r.success and quarantines:
             name = r.expectation_config.type
@@ -151,8 +152,6 @@ def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
         # itself on a busy day, and every quarantined row is in the quarantine table.
         for key in FULL_LISTS:
             r.result.pop(key, None)
-    detailed = {
-        _key(r.expectation_config.type, r.expectation_config.kwargs): r.to_json_dict() for r in checked
-    }
+    detailed = {k: r.to_json_dict() for k, r in checked}
     report["results"] = [detailed.get(k, r) for k, r in zip(keys, report["results"], strict=True)]
     return out

@@ -38,6 +38,7 @@ from pipelines.ingest.refusals import (
     unreadable_key,
 )
 from pipelines.ingest.state import StateView, claim, ingest_state, remove_files, tolerated_headers
+from pipelines.ingest.tables import without
 from pipelines.ingest.verify import VerifiedBundle, verify_bundle
 from pipelines.lake import write_atomic
 from pipelines.landing import Unreadable
@@ -150,8 +151,8 @@ def landed_invoices(item: VerifiedBundle, failed: dict[str, str]) -> list[tuple[
     table = item.tables.get("invoice")
     if table is None:
         return []
-    pairs = zip(table["invoice_no"].to_pylist(), table["record_id"].to_pylist(), strict=True)
-    return [(number, record) for number, record in pairs if record not in failed]
+    landed = without(table, set(failed))  # as land_bundle writes it
+    return list(zip(landed["invoice_no"].to_pylist(), landed["record_id"].to_pylist(), strict=True))
 
 
 def _land_failed(run: _Run, item: VerifiedBundle) -> dict[str, Any]:

@@ -357,10 +357,7 @@ class StateStore:
                 records = self._known(conn, chain_id, reads.found_records())
                 if not reads.still_hold(headers, records):
                     return False  # leaving the block rolls back (nothing was written)
-                self._insert(conn, chain_id, result, row, sorted(set(files)), headers)
-                numbers = sorted({(n, chain_id, r) for n, r in invoices if n is not None})
-                insert_tuples(conn, landed_invoice, INVOICE_COLUMNS, numbers, skip_known=True)
-                conn.execute(delete(pending_file).where(pending_file.c.bundle_name == result.name))
+                self._insert(conn, chain_id, result, row, sorted(set(files)), headers, invoices)
         except IntegrityError:  # a record the read check did not cover: judge it again
             return False
         return True
@@ -373,6 +370,7 @@ class StateStore:
         row: dict[str, Any],
         files: list[str],
         headers: dict[int, bytes],
+        invoices: Iterable[tuple[str, str]],
     ) -> None:
         new_headers = [
             {"chain_id": chain_id, "height": h, "header_hash": d, "sealed_at": result.sealed_at[h]}
@@ -405,6 +403,9 @@ class StateStore:
         )
         if files:
             conn.execute(insert(bundle_file), [{"bundle_name": name, "path": p} for p in files])
+        numbers = sorted({(n, chain_id, r) for n, r in invoices if n is not None})
+        insert_tuples(conn, landed_invoice, INVOICE_COLUMNS, numbers, skip_known=True)
+        conn.execute(delete(pending_file).where(pending_file.c.bundle_name == name))
 
     # -- settings kept in the store --------------------------------------------------------
 

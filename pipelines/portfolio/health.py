@@ -169,7 +169,8 @@ def pre_loan_health(
     apps = books.applications
     first, last = _window(entry)
     applied = apps["applied_on"].astype(str)
-    month = applied.str[:7] == f"{as_of:%Y-%m}"
+    applied_month = applied.str[:7]
+    month = applied_month == f"{as_of:%Y-%m}"
     key = (settings.lake_uri, str(entry["model_id"]))
     if key not in _DEVELOPMENT:  # a model's development sample never changes: read it once
         _DEVELOPMENT.clear()
@@ -179,9 +180,9 @@ def pre_loan_health(
     # A month's applications are often too few for a stability index: the months before it
     # are pooled until they are enough (the row's detail says how many months).
     most = int(policy.monitoring.get("stability_months_max", 6))
-    months = pooled_months(applied.str[:7], as_of, min_stability_count(policy), most)
+    months = pooled_months(applied_month, as_of, min_stability_count(policy), most)
     first_month = f"{add_months(as_of, 1 - months):%Y-%m}"
-    pooled = (applied.str[:7] >= first_month) & (applied.str[:7] <= f"{as_of:%Y-%m}")
+    pooled = (applied_month >= first_month) & (applied_month <= f"{as_of:%Y-%m}")
     sample = now if months == 1 else with_features(settings.lake_uri, apps[pooled])
     rows = stability(as_of, loaded, dev, sample, policy, months)
     if len(now):
