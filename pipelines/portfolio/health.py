@@ -34,6 +34,8 @@ from pipelines.portfolio.book import BankBooks, add_months
 from pipelines.portfolio.grades import behaviour_rows
 from pipelines.portfolio.policy import Policy
 from pipelines.portfolio.tables import read_months
+from pipelines.portfolio.views import METRICS, health_value
+from pipelines.readable import percent
 from pipelines.scoring import labels, read_scores, with_features
 from pipelines.scoring.behaviour import COLUMNS
 
@@ -126,7 +128,7 @@ def calibration(
             "jeffreys_high": r.jeffreys_high,
             "tested": enough,
         }
-        level = 1 - float(mon["jeffreys_level"])
+        level = round(1 - float(mon["jeffreys_level"]), 12)  # 0.05, not 0.050000000000000044
         breach = enough and not r.passed
         rows.append(
             _row(as_of, entry, "calibration", str(r.grade), r.p_value, level, breach, r.count, **detail)
@@ -281,6 +283,25 @@ def assess_models(settings: Settings, policy: Policy, books: BankBooks, as_of: d
     return pd.DataFrame(rows, columns=MONITORING_SCHEMA.names)
 
 
+def breach_line(metric: str, subject: str, value: float, threshold: float, n: int, detail: str) -> str:
+    """One breach as the model owner reads it: the measure named, its value against the
+    breach level, and the rows (and months, or defaults) behind it."""
+    facts = json.loads(detail or "{}")
+    what = METRICS.get(metric, metric)
+    shown = health_value(metric, value)
+    if metric == "calibration":
+        line = f"- {what}, grade {subject}: {shown}, below {threshold:g}; {n:,} matured rows"
+        if "observed_rate" in facts:
+            line += (
+                f", {facts['bads']} defaults: observed {percent(facts['observed_rate'], 2)} against a "
+                f"mean PD of {percent(facts['mean_pd'], 2)}"
+            )
+        return line
+    months = int(facts.get("months", 1))
+    of = "" if metric == "psi" else f" {subject.replace('_', ' ')}"
+    return f"- {what}{of}: {shown}, above {threshold:g} ({n:,} rows over {months} month{'s' * (months != 1)})"
+
+
 def notify_breaches(lake_uri: str, policy: Policy, health: pd.DataFrame, as_of: date) -> int:
     """Queue one message per model with breaches this month to the model owner; return how
     many were new (a rerun of the month queues nothing)."""
@@ -290,9 +311,7 @@ def notify_breaches(lake_uri: str, policy: Policy, health: pd.DataFrame, as_of: 
         lines = [f"Model health breaches for {model_id} at {as_of.isoformat()}", ""]
         ids = []
         for r in rows.itertuples(index=False):
-            lines.append(
-                f"- {r.metric} {r.subject}: {r.value:.4f} (threshold {r.threshold}, n={r.n}) {r.detail}"
-            )
+            lines.append(breach_line(r.metric, r.subject, r.value, r.threshold, int(r.n), r.detail))
             ids.append(f"{r.metric}:{r.subject}")
         key = hashlib.sha256(
             f"email|{owner['id']}|{as_of.isoformat()}|{model_id}|{'|'.join(ids)}".encode()

@@ -48,7 +48,7 @@ METRICS = {
 }
 
 
-def _health_value(metric: str, value: float | None) -> str:
+def health_value(metric: str, value: float | None) -> str:
     if value is None or pd.isna(value):
         return "n/a"
     if metric in ("missing", "overrides"):
@@ -70,7 +70,7 @@ def health_table(rows: pd.DataFrame) -> pd.DataFrame:
                 f"grade {s}" if m == "calibration" else ("all rows" if s == "all" else s.replace("_", " "))
                 for m, s in zip(rows["metric"], rows["subject"], strict=True)
             ],
-            "Value": [_health_value(m, v) for m, v in zip(rows["metric"], rows["value"], strict=True)],
+            "Value": [health_value(m, v) for m, v in zip(rows["metric"], rows["value"], strict=True)],
             "Breach at": [
                 "" if pd.isna(t) else (f"p < {t:g}" if m == "calibration" else f"> {t:g}")
                 for m, t in zip(rows["metric"], rows["threshold"], strict=True)

@@ -15,7 +15,7 @@ from scipy import stats
 from models import metrics
 from pipelines.monitor.outbox import Outbox
 from pipelines.portfolio import MONITORING_SCHEMA, Policy, notify_breaches
-from pipelines.portfolio.health import calibration, min_stability_count, pooled_months
+from pipelines.portfolio.health import breach_line, calibration, min_stability_count, pooled_months
 
 POLICY = Policy.load()
 ENTRY = {"family": "pre_loan", "model_id": "pre_loan-scorecard-x"}
@@ -107,4 +107,14 @@ def test_breaches_become_one_message_to_the_model_owner(tmp_path: Path) -> None:
     assert message["recipient"] == POLICY.monitoring["owner"]["email"] and message["alert_ids"].tolist() == [
         "psi:pd"
     ]
-    assert "psi pd: 0.4" in message["body"] and message["status"] == "pending"
+    assert "- PSI of the score: 0.400, above 0.25 (300 rows over 1 month)\n" in message["body"]
+    assert message["status"] == "pending"
+    calibration_line = breach_line(
+        "calibration", "C", 0.0414, 0.05, 71, '{"bads": 3, "observed_rate": 0.0423, "mean_pd": 0.0144}'
+    )
+    assert calibration_line == (
+        "- Calibration (Jeffreys p-value), grade C: 0.041, below 0.05; 71 matured rows, 3 defaults: "
+        "observed 4.23% against a mean PD of 1.44%"
+    )
+    pooled = breach_line("csi", "sales_growth_6m", 3.667, 0.25, 126, '{"months": 4, "tested": true}')
+    assert pooled == "- CSI of a feature sales growth 6m: 3.667, above 0.25 (126 rows over 4 months)"
