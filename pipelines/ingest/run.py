@@ -127,12 +127,14 @@ def _validate(store: StateStore, batch: list[VerifiedBundle]) -> tuple[dict[str,
 
 
 def _attempt(
-    run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], seconds: float
+    run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], seconds: float, planned: bool
 ) -> dict[str, Any] | None:
-    """Write the bundle's files (recorded as pending first) and commit it: its log row, or
-    None when the state changed since it was judged (its files are removed again)."""
+    """Write the bundle's files (recorded as pending first, unless ``planned`` with its window)
+    and commit it: its log row, or None when the state changed since it was judged (its files
+    are removed again)."""
     paths = bundle_paths(item, failed)
-    run.store.plan_files(item.uri, paths)
+    if not planned:
+        run.store.plan_files(item.uri, paths)
     reached("planned")
     row = land_bundle(run.cfg, item, failed, seconds)
     reached("files_written")
@@ -170,14 +172,19 @@ def _land_failed(run: _Run, item: VerifiedBundle) -> dict[str, Any]:
 
 
 def _land(
-    run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], seconds: float
+    run: _Run,
+    view: StateView,
+    item: VerifiedBundle,
+    failed: dict[str, str],
+    seconds: float,
+    planned: bool = False,
 ) -> dict[str, Any] | None:
     """``_attempt``, a failure to write kept as the bundle's ``land_error`` (the state
     store's own errors stop the run: the bundle is retried with it)."""
     if item.land_error is not None:
         return None
     try:
-        return _attempt(run, view, item, failed, seconds)
+        return _attempt(run, view, item, failed, seconds, planned)
     except SQLAlchemyError:
         raise
     except Exception as exc:  # the other bundles land
@@ -211,6 +218,20 @@ def _hold(run: _Run, item: VerifiedBundle, failed: dict[str, str]) -> None:
         run.report.held_back.append(held)
 
 
+def _plan_window(run: _Run, batch: list[VerifiedBundle], failed: dict[str, str]) -> None:
+    """Record every bundle's files as pending at once, before any is written: one write
+    transaction a window instead of one a bundle (each waits while another worker commits)."""
+    planned = {}
+    for item in batch:
+        if item.land_error is not None:
+            continue
+        try:
+            planned[item.uri] = bundle_paths(item, failed)
+        except Exception as exc:  # as in _land: this bundle fails, the others land
+            item.land_error = exc
+    run.store.plan_bundles(planned)
+
+
 def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
     """Validate the window, then land and commit its bundles one by one, in order; log what
     it took (``judged``: the seconds its bundles took to claim and judge)."""
@@ -219,10 +240,11 @@ def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
     failed, reports, validate_seconds = _validate(run.store, batch)
     name = f"batch-{batch[0].key}.json"
     seconds = validate_seconds / len(batch)
+    _plan_window(run, batch, failed)
     try:
         while batch:
             item = batch.pop(0)  # dropped once landed: memory is freed as the window goes
-            row = _land(run, run.view, item, failed, seconds)
+            row = _land(run, run.view, item, failed, seconds, planned=True)
             run.view.settle(item.result)
             if row is None and item.land_error is None:
                 log.info("bundle %s: the state changed since it was judged; judging it again", item.uri)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,7 +29,9 @@ from pipelines.ledger_state import (
     migrate_old_state,
     state_uri,
 )
+from pipelines.ledger_state.locks import FileLock
 from pipelines.ledger_state.schema import SCHEMA_VERSION, landed_invoice, state_meta
+from pipelines.ledger_state.store import WRITER_LOCK
 from tests.conftest import ROOT
 
 CHAIN = "test-chain"
@@ -139,6 +142,58 @@ def test_one_worker_claims_a_bundle_and_the_chain_lock_excludes_others(state_uri
             assert not done.wait(1.0)  # blocked on the chain lock
         worker.join(30)
         assert done.is_set() and one.committed(["locked"]) == {"locked"}
+
+
+def test_a_window_records_every_bundles_files_as_pending_at_once(state_uri: str) -> None:
+    with StateStore(state_uri) as store:
+        store.plan_bundles(
+            {"b1": ["verified/1.parquet", "log/1.parquet"], "b2": ["verified/2.parquet"], "b3": []}
+        )
+        store.plan_bundles({"b2": ["verified/2.parquet", "log/2.parquet"]})  # again: merged
+        assert store.pending_files() == {
+            "b1": ["log/1.parquet", "verified/1.parquet"],
+            "b2": ["log/2.parquet", "verified/2.parquet"],
+        }
+        res = result("b1", {"r1": b"L1"})
+        assert store.commit_bundle(
+            CHAIN, res, row(res), ["verified/1.parquet", "log/1.parquet"], reads_of(store, res)
+        )
+        assert store.pending_files() == {"b2": ["log/2.parquet", "verified/2.parquet"]}  # b2 not landed yet
+
+
+def test_sqlite_writers_queue_for_the_write_lock_instead_of_failing(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'ledger-state.sqlite'}"
+    with StateStore(uri) as one, StateStore(uri) as two:
+        done = threading.Event()
+
+        def plan() -> None:
+            two.plan_files("b", ["verified/b.parquet"])
+            done.set()
+
+        writer = FileLock(tmp_path / "ledger-state.sqlite.locks", WRITER_LOCK)
+        with one.write():
+            # held as a flock, which the kernel hands on at once (SQLite's busy wait polls)
+            assert not writer.acquire(wait=False)
+            worker = threading.Thread(target=plan)
+            worker.start()
+            assert not done.wait(1.0)  # queued behind the open write transaction
+        worker.join(30)
+        assert done.is_set() and one.pending_files() == {"b": ["verified/b.parquet"]}
+        assert writer.acquire(wait=False)
+        writer.release()
+
+
+def test_a_sqlite_commit_leaves_its_records_in_the_database_file(tmp_path: Path) -> None:
+    # The write-ahead log is copied into the database once the commit let its locks go, so
+    # the file alone (without its -wal) holds every committed record.
+    path = tmp_path / "ledger-state.sqlite"
+    with StateStore(f"sqlite:///{path}") as store:
+        res = result("big", {f"r{i:05d}": bytes([i % 256]) * 32 for i in range(20_000)})
+        assert store.commit_bundle(CHAIN, res, row(res), [], reads_of(store, res))
+        copy = tmp_path / "copy.sqlite"
+        copy.write_bytes(path.read_bytes())
+        with sqlite3.connect(copy) as db:
+            assert db.execute("SELECT count(*) FROM verified_record").fetchone() == (20_000,)
 
 
 CLAIM_AND_DIE = """
