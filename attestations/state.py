@@ -9,7 +9,9 @@ never leaves a record remembered but not written.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Collection, Iterator
 from operator import attrgetter
@@ -78,12 +80,21 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        # WAL with NORMAL sync stays consistent on a crash and may lose only the last
-        # bundle's commit on power loss, which the next run then re-verifies.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # The first connection switches a new file to WAL, which takes SQLite's exclusive
+        # lock without waiting for a busy one: processes opening a new state at the same
+        # moment would fail with "database is locked". They open it in turn, under a flock
+        # on ``<file>.lock`` beside it.
+        opening = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(opening, fcntl.LOCK_EX)
+            self._db = sqlite3.connect(self.path)
+            # WAL with NORMAL sync stays consistent on a crash and may lose only the last
+            # bundle's commit on power loss, which the next run then re-verifies.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        finally:
+            os.close(opening)  # lets the flock go
 
     def close(self) -> None:
         """Close the database."""
