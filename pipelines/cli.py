@@ -288,7 +288,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from pipelines.lake import filesystem
     from pipelines.monitor import acknowledge, read_alerts
 
-    lake = Settings.from_env().lake_uri
+    settings = Settings.from_env()
+    lake = settings.lake_uri
     if not args.ack and (args.by is not None or args.note is not None):
         return _fail("--by and --note go with --ack ALERT_ID")
     if args.ack and not (args.by or "").strip():
@@ -299,7 +300,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if args.show:
         return _alert_detail(lake, args.show)
     if args.ack:
-        row = acknowledge(lake, args.ack, args.by, args.note)
+        row = acknowledge(lake, args.ack, args.by, args.note, state=settings.state_uri)
         print(
             f"alert {args.ack} ({row['rule']} on loan {row['loan_id']}) acknowledged by "
             f"{row['acknowledged_by']} (acknowledgement {row['acknowledgements']} of this alert)"

@@ -350,6 +350,26 @@ class StateStore:
                 else:
                     self._locks().execute(select(func.pg_advisory_unlock(lock)))
 
+    @contextmanager
+    def named_lock(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name``, waiting for it: for the lake's tables that several processes
+        read, change and write back outside ingest (the alert tables). It dies with its holder,
+        as the claims do."""
+        if self.lock_dir is not None:
+            lock = FileLock(self.lock_dir / "named", name)
+            lock.acquire()
+            try:
+                yield
+            finally:
+                lock.release()
+            return
+        key = lock_key(f"named:{name}")
+        self._locks().execute(select(func.pg_advisory_lock(key)))
+        try:
+            yield
+        finally:
+            self._locks().execute(select(func.pg_advisory_unlock(key)))
+
     def _take_chain(self, chain_id: str) -> FileLock | int:
         if self.lock_dir is not None:
             lock = FileLock(self.lock_dir / "chains", chain_id)

@@ -9,6 +9,10 @@ acknowledges an open alert (``acknowledged``), which holds until it escalates.
 Every acknowledgement is kept, who, when and with what note, in
 ``<lake>/alerts/acknowledgements.parquet`` (appended to, never rewritten row by row); the
 alert table carries the last one.
+
+Both tables are read, changed and written back by whole files, by the monitor and by
+``acknowledge``: each holds the alerts' lock (``alerts_locked``, a lock of the state store
+that dies with its holder) while it does, so that no acknowledgement is lost.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +32,7 @@ import pyarrow.parquet as pq
 
 from pipelines.calendar import as_date
 from pipelines.lake import filesystem, write_parquet
+from pipelines.ledger_state import StateStore, state_uri
 from pipelines.monitor.errors import MonitorError
 from pipelines.schemas import ACKNOWLEDGEMENT_SCHEMA, ALERT_SCHEMA
 
@@ -71,6 +77,18 @@ def _read(uri: str, schema: pa.Schema) -> pd.DataFrame:
         if name not in frame.columns:
             frame[name] = None
     return frame[schema.names]
+
+
+@contextmanager
+def alerts_locked(lake_uri: str, state: str = "") -> Iterator[None]:
+    """Hold the lock of the lake's alert tables (the state store's, ``state`` or the local
+    lake's default: ``SMECREDIT_STATE_URI``), waiting for it.
+
+    Raises:
+        ConfigError: the lake is remote and no state store is configured.
+    """
+    with StateStore(state_uri(lake_uri, state)) as store, store.named_lock("alerts"):
+        yield
 
 
 def read_alerts(lake_uri: str) -> pd.DataFrame:
@@ -194,11 +212,17 @@ def acknowledged_since(
 
 
 def acknowledge(
-    lake_uri: str, alert: str, by: str, note: str | None = None, at: datetime | None = None
+    lake_uri: str,
+    alert: str,
+    by: str,
+    note: str | None = None,
+    at: datetime | None = None,
+    state: str = "",
 ) -> dict[str, Any]:
     """Record that ``by`` acknowledged the open alert ``alert`` (with ``note``): a new row of
     the acknowledgement history, and the alert ``acknowledged`` with this as its last one.
-    Acknowledging again (another person, or the same after an escalation) adds a row.
+    Acknowledging again (another person, or the same after an escalation) adds a row. Holds
+    the alerts' lock (``alerts_locked``, with the state store ``state``) throughout.
 
     Raises:
         MonitorError: no name in ``by``, no such alert, or it is resolved.
@@ -206,8 +230,11 @@ def acknowledge(
     by = (by or "").strip()
     if not by:
         raise MonitorError("an acknowledgement needs the name of who acknowledges (--by NAME)")
-    note = (note or "").strip() or None
-    at = at or datetime.now(UTC)
+    with alerts_locked(lake_uri, state):
+        return _acknowledge(lake_uri, alert, by, (note or "").strip() or None, at or datetime.now(UTC))
+
+
+def _acknowledge(lake_uri: str, alert: str, by: str, note: str | None, at: datetime) -> dict[str, Any]:
     alerts = read_alerts(lake_uri)
     match = alerts["alert_id"] == alert
     if not match.any():

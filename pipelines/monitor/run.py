@@ -13,7 +13,10 @@ A day's run (``monitor_day``):
    (``outbox``), each with an idempotency key, so a rerun adds nothing.
 
 An acknowledgement recorded while the day runs is applied before the alerts are written
-(``alerts.acknowledged_since``), so a risk manager's ``--ack`` during a run is not lost.
+(``alerts.acknowledged_since``), so a risk manager's ``--ack`` during a run is not lost: the
+run reads the alerts, and later writes them, holding the alerts' lock (``alerts_locked``),
+which ``acknowledge`` holds throughout, so an acknowledgement is either in what the run read
+or recorded after the run began.
 
 Days must be monitored in order: rerunning the last day is idempotent; an earlier day is
 refused, because it would rewrite the alerts' history.
@@ -36,6 +39,7 @@ from pipelines.features.compute import compute
 from pipelines.monitor.alerts import (
     AlertStatus,
     acknowledged_since,
+    alerts_locked,
     read_acknowledgements,
     read_alerts,
     update_alerts,
@@ -55,8 +59,9 @@ def monitor_day(
 ) -> dict[str, Any]:
     """Monitor every active loan on ``day``: behaviour scores, alerts, outbox digests."""
     books = books or Books.read_for(settings)
-    started = datetime.now(UTC)
-    alerts = read_alerts(settings.lake_uri)
+    with alerts_locked(settings.lake_uri, settings.state_uri):  # no acknowledgement half-written
+        started = datetime.now(UTC)
+        alerts = read_alerts(settings.lake_uri)
     if len(alerts):
         last = max(as_date(d) for d in alerts["updated_on"])
         if day < last:
@@ -77,8 +82,9 @@ def monitor_day(
         open_alerts = frozenset(zip(live["loan_id"], live["rule"], strict=True)) if len(live) else frozenset()
         found = conditions(settings, books, catalogue, loans, feats, behaviour, day, open_alerts)
     updated, events = update_alerts(alerts, found, day)
-    updated = acknowledged_since(updated, read_acknowledgements(settings.lake_uri), started, events)
-    write_alerts(settings.lake_uri, updated)
+    with alerts_locked(settings.lake_uri, settings.state_uri):
+        updated = acknowledged_since(updated, read_acknowledgements(settings.lake_uri), started, events)
+        write_alerts(settings.lake_uri, updated)
     steps = {name: str(r["next_step"]) for name, r in catalogue.rules.items()}
     messages = digests(events, books.managers, day, webhook_url, books.described(loans), steps)
     queued = Outbox(settings.lake_uri).add(messages)

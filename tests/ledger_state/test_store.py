@@ -196,6 +196,24 @@ def test_a_sqlite_commit_leaves_its_records_in_the_database_file(tmp_path: Path)
             assert db.execute("SELECT count(*) FROM verified_record").fetchone() == (20_000,)
 
 
+def test_a_named_lock_has_one_holder_at_a_time(state_uri: str) -> None:
+    with StateStore(state_uri) as one, StateStore(state_uri) as two:
+        done = threading.Event()
+
+        def take() -> None:
+            with two.named_lock("alerts"):
+                done.set()
+
+        with one.named_lock("alerts"):
+            with two.named_lock("other"):  # another name is another lock
+                pass
+            worker = threading.Thread(target=take)
+            worker.start()
+            assert not done.wait(1.0)
+        worker.join(30)
+        assert done.is_set()
+
+
 CLAIM_AND_DIE = """
 import os, signal, sys
 from pipelines.ledger_state import StateStore

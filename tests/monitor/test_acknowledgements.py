@@ -127,3 +127,26 @@ def test_an_acknowledgement_made_while_a_run_works_is_not_lost(lake: Path) -> No
     assert written.loc[l2, "status"] == "open"  # escalated by the run: needs a new acknowledgement
     later = acknowledged_since(stale, history, datetime.now(UTC), [])
     assert (later.status == "open").all()  # acknowledgements from before the run are in what it read
+
+
+def test_an_acknowledgement_waits_while_a_run_holds_the_alerts(lake: Path) -> None:
+    import threading
+
+    from pipelines.monitor import acknowledge
+    from pipelines.monitor.alerts import alerts_locked
+
+    l1 = alert_of(lake, "L1")
+    done = threading.Event()
+
+    def ack() -> None:
+        acknowledge(str(lake), l1, "alice")
+        done.set()
+
+    with alerts_locked(str(lake)):  # as monitor_day holds it while it reads or writes the alerts
+        worker = threading.Thread(target=ack)
+        worker.start()
+        assert not done.wait(1.0)
+        assert read_acknowledgements(str(lake)).empty
+    worker.join(60)
+    assert done.is_set() and list(read_acknowledgements(str(lake)).acknowledged_by) == ["alice"]
+    assert read_alerts(str(lake)).set_index("alert_id").loc[l1, "status"] == "acknowledged"
