@@ -395,8 +395,15 @@ def _portfolio_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
 def cmd_evidence(args: argparse.Namespace) -> int:
     if args.action == "verify":
         return cmd_evidence_verify(args)
+    if args.pending:
+        return cmd_evidence_pending(args)
+    if args.rewrite:
+        return _fail("--rewrite goes with --pending")
     if not args.loan or not args.out:
-        return _fail("give --loan LOAN_ID --out DIR to write a pack (or: evidence verify DIR)")
+        return _fail(
+            "give --loan LOAN_ID --out DIR for one loan's pack, or --pending for every defaulted loan's "
+            "(or: evidence verify DIR)"
+        )
     from datetime import UTC, datetime
 
     from attestations.errors import PolicyError
@@ -412,6 +419,38 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     except (EvidenceError, PolicyError) as exc:
         return _fail(str(exc), 1)
     print(f"evidence pack of loan {args.loan} written to {args.out} and {args.out}.zip (SHA-256 {digest})")
+    return 0
+
+
+def cmd_evidence_pending(args: argparse.Namespace) -> int:
+    """``evidence --pending``: what the dispose_defaults DAG does, without a scheduler."""
+    if args.loan or args.out:
+        return _fail("--pending writes every defaulted loan's pack into the lake: give no --loan or --out")
+    from datetime import UTC, datetime
+
+    from attestations.errors import PolicyError
+    from pipelines.config import ENV_BANK, ENV_LAKE, Settings
+    from pipelines.evidence import EvidenceError, evidence_root, load_signing_key, write_packs
+
+    settings = Settings.from_env()
+    for uri, variable, what in (
+        (settings.lake_uri, ENV_LAKE, "lake"),
+        (settings.bank_uri, ENV_BANK, "bank's books"),
+    ):
+        if not _exists(uri):
+            return _fail(f"the {what} {uri} does not exist (set {variable})", 1)
+    as_of = args.as_of or datetime.now(UTC).date()
+    try:
+        done = write_packs(settings, load_signing_key(settings.evidence_key), as_of, args.rewrite)
+    except (EvidenceError, PolicyError) as exc:
+        return _fail(str(exc), 1)
+    root = evidence_root(settings.lake_uri)
+    for loan in done["loans"]:
+        print(f"{loan}: {root}/{loan}/ and {root}/{loan}.zip")
+    print(
+        f"{done['written']} evidence pack{'' if done['written'] == 1 else 's'} written as of {as_of} "
+        f"({done['packs']} in {root}; the buyer's list: {root}/npl_buyer.csv)"
+    )
     return 0
 
 
@@ -434,11 +473,18 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
 
 
 def _add_evidence(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """``evidence --loan LOAN_ID --out DIR`` and ``evidence verify DIR``."""
+    """``evidence --loan LOAN_ID --out DIR``, ``evidence --pending`` and ``evidence verify DIR``."""
     p = sub.add_parser("evidence", help="write a defaulted loan's evidence pack, or verify one offline")
     p.add_argument("--loan", metavar="LOAN_ID", help="the defaulted loan")
     p.add_argument("--out", type=Path, metavar="DIR", help="the pack folder to write (and DIR.zip)")
     p.add_argument("--as-of", type=_date, help="YYYY-MM-DD: records sealed by this day (default today)")
+    p.add_argument(
+        "--pending",
+        action="store_true",
+        help="write the pack of every loan defaulted by --as-of that has none, into <lake>/evidence/ "
+        "(as the dispose_defaults DAG), and the buyer's list",
+    )
+    p.add_argument("--rewrite", action="store_true", help="with --pending: rewrite every pack")
     p.set_defaults(func=cmd_evidence, action=None)
     actions = p.add_subparsers(dest="action", metavar="verify", parser_class=_Parser)
     v = actions.add_parser("verify", help="check a pack offline: signature, hashes, quorum, proofs")

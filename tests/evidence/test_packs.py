@@ -204,6 +204,42 @@ def test_the_cli_writes_a_pack(hand_world: Any, tmp_path: Path, monkeypatch: pyt
     assert main(["evidence", "--loan", handmade.LOAN]) == 2
 
 
+def test_the_cli_writes_every_pending_pack_as_the_dag_does(
+    hand_world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.cli import main
+    from pipelines.evidence import write_key
+
+    settings = own_copy(hand_world, tmp_path)
+    monkeypatch.setenv("SMECREDIT_LANDING_URI", settings.landing_uri)
+    monkeypatch.setenv("SMECREDIT_LAKE_URI", settings.lake_uri)
+    monkeypatch.setenv("SMECREDIT_TRUST_POLICY", settings.trust_policy)
+    monkeypatch.setenv("SMECREDIT_BANK_URI", settings.bank_uri)
+    write_key(tmp_path / "key.pem")
+    monkeypatch.setenv("SMECREDIT_EVIDENCE_KEY", str(tmp_path / "key.pem"))
+    root = Path(settings.lake_uri) / "evidence"
+    pending = ["evidence", "--pending", "--as-of", "2024-12-31"]
+    assert main(pending) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{handmade.LOAN}: {root}/{handmade.LOAN}/ and {root}/{handmade.LOAN}.zip"
+    assert out.splitlines()[-1].startswith("1 evidence pack written as of 2024-12-31 (1 in ")
+    assert main(["evidence", "verify", str(root / handmade.LOAN), "--trust", settings.trust_policy]) == 0
+    assert list(pd.read_csv(root / "npl_buyer.csv", dtype=str)["loan_id"]) == [handmade.LOAN]
+    capsys.readouterr()
+    assert main(pending) == 0  # nothing new
+    assert capsys.readouterr().out.startswith("0 evidence packs written")
+    assert main([*pending, "--rewrite"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("1 evidence pack written")
+    for wrong in (["--loan", handmade.LOAN], ["--out", str(tmp_path / "x")]):
+        assert main([*pending, *wrong]) == 2
+        assert "give no --loan or --out" in capsys.readouterr().err
+    assert main(["evidence", "--rewrite", "--loan", handmade.LOAN, "--out", str(tmp_path / "x")]) == 2
+    assert "--rewrite goes with --pending" in capsys.readouterr().err
+    monkeypatch.setenv("SMECREDIT_BANK_URI", str(tmp_path / "no-bank"))
+    assert main(pending) == 1
+    assert capsys.readouterr().err.strip().endswith("does not exist (set SMECREDIT_BANK_URI)")
+
+
 def test_the_summary_is_bilingual_and_prints_on_a4(hand_pack: dict[str, bytes], tmp_path: Path) -> None:
     page = hand_pack["summary.html"].decode()
     assert "@page { size: A4" in page
