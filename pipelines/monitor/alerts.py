@@ -211,6 +211,39 @@ def acknowledged_since(
     return out
 
 
+def monitored_through(alerts: pd.DataFrame) -> date | None:
+    """The last day a monitoring run updated ``alerts`` (None: no alert yet). Acknowledgements
+    do not move it."""
+    return max(as_date(d) for d in alerts["updated_on"]) if len(alerts) else None
+
+
+def commit_alerts(
+    lake_uri: str,
+    alerts: pd.DataFrame,
+    events: Sequence[tuple[dict[str, Any], str]],
+    started: datetime,
+    seen: date | None,
+    state: str = "",
+) -> pd.DataFrame:
+    """Write a monitoring run's ``alerts`` holding the alerts' lock, with the acknowledgements
+    recorded since the run ``started`` applied (``acknowledged_since``); what was written.
+
+    Raises:
+        MonitorError: another run wrote the alerts since this one read them (they are now
+            monitored through another day than ``seen``); nothing is written.
+    """
+    with alerts_locked(lake_uri, state):
+        now = monitored_through(read_alerts(lake_uri))
+        if now != seen:
+            raise MonitorError(
+                f"another monitoring run wrote the alerts while this one ran (monitored through "
+                f"{now}, not {seen} as read); nothing written: run the day again"
+            )
+        out = acknowledged_since(alerts, read_acknowledgements(lake_uri), started, events)
+        write_alerts(lake_uri, out)
+    return out
+
+
 def acknowledge(
     lake_uri: str,
     alert: str,

@@ -16,7 +16,8 @@ An acknowledgement recorded while the day runs is applied before the alerts are 
 (``alerts.acknowledged_since``), so a risk manager's ``--ack`` during a run is not lost: the
 run reads the alerts, and later writes them, holding the alerts' lock (``alerts_locked``),
 which ``acknowledge`` holds throughout, so an acknowledgement is either in what the run read
-or recorded after the run began.
+or recorded after the run began. A run that finds the alerts written by another run since it
+read them writes nothing and fails (``alerts.commit_alerts``): run the day again.
 
 Days must be monitored in order: rerunning the last day is idempotent; an earlier day is
 refused, because it would rewrite the alerts' history.
@@ -31,19 +32,17 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.calendar import as_date
 from pipelines.config import Settings
 from pipelines.day_partitions import BEHAVIOUR_SCORES, write_day
 from pipelines.features import FEATURE_NAMES, load_inputs
 from pipelines.features.compute import compute
 from pipelines.monitor.alerts import (
     AlertStatus,
-    acknowledged_since,
     alerts_locked,
-    read_acknowledgements,
+    commit_alerts,
+    monitored_through,
     read_alerts,
     update_alerts,
-    write_alerts,
 )
 from pipelines.monitor.behaviour import behaviour_scores
 from pipelines.monitor.conditions import conditions
@@ -62,13 +61,11 @@ def monitor_day(
     with alerts_locked(settings.lake_uri, settings.state_uri):  # no acknowledgement half-written
         started = datetime.now(UTC)
         alerts = read_alerts(settings.lake_uri)
-    if len(alerts):
-        last = max(as_date(d) for d in alerts["updated_on"])
-        if day < last:
-            raise MonitorError(
-                f"alerts are already monitored through {last}; {day} is earlier "
-                "and would rewrite their history"
-            )
+    last = monitored_through(alerts)
+    if last is not None and day < last:
+        raise MonitorError(
+            f"alerts are already monitored through {last}; {day} is earlier and would rewrite their history"
+        )
     loans = active_loans(books, day)
     feats = pd.DataFrame(columns=["firm_id", *FEATURE_NAMES, "input_hash"])
     found: list[dict[str, Any]] = []
@@ -82,9 +79,7 @@ def monitor_day(
         open_alerts = frozenset(zip(live["loan_id"], live["rule"], strict=True)) if len(live) else frozenset()
         found = conditions(settings, books, catalogue, loans, feats, behaviour, day, open_alerts)
     updated, events = update_alerts(alerts, found, day)
-    with alerts_locked(settings.lake_uri, settings.state_uri):
-        updated = acknowledged_since(updated, read_acknowledgements(settings.lake_uri), started, events)
-        write_alerts(settings.lake_uri, updated)
+    updated = commit_alerts(settings.lake_uri, updated, events, started, last, settings.state_uri)
     steps = {name: str(r["next_step"]) for name, r in catalogue.rules.items()}
     messages = digests(events, books.managers, day, webhook_url, books.described(loans), steps)
     queued = Outbox(settings.lake_uri).add(messages)

@@ -150,3 +150,26 @@ def test_an_acknowledgement_waits_while_a_run_holds_the_alerts(lake: Path) -> No
     worker.join(60)
     assert done.is_set() and list(read_acknowledgements(str(lake)).acknowledged_by) == ["alice"]
     assert read_alerts(str(lake)).set_index("alert_id").loc[l1, "status"] == "acknowledged"
+
+
+def test_a_run_that_finds_the_alerts_written_by_another_run_writes_nothing(lake: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pipelines.monitor.alerts import commit_alerts, monitored_through
+    from pipelines.monitor.errors import MonitorError
+
+    started = datetime.now(UTC)
+    read = read_alerts(str(lake))  # what two runs of the next day read
+    seen = monitored_through(read)
+    assert seen == date(2025, 3, 2)
+    mine, events = update_alerts(read, [cond("L1", "critical"), cond("L2", "critical")], date(2025, 3, 3))
+    theirs, _ = update_alerts(read, [cond("L1")], date(2025, 3, 3))
+    commit_alerts(str(lake), theirs, [], started, seen)  # the other run writes first
+    assert monitored_through(read_alerts(str(lake))) == date(2025, 3, 3)
+    before = (lake / "alerts" / "alerts.parquet").read_bytes()
+    with pytest.raises(MonitorError, match="another monitoring run wrote the alerts"):
+        commit_alerts(str(lake), mine, events, started, seen)
+    assert (lake / "alerts" / "alerts.parquet").read_bytes() == before  # nothing written
+    rerun, events = update_alerts(read_alerts(str(lake)), [cond("L1")], date(2025, 3, 3))
+    written = commit_alerts(str(lake), rerun, events, started, date(2025, 3, 3))  # the day again
+    assert len(written) == len(read_alerts(str(lake)))
