@@ -7,6 +7,7 @@ import atexit
 import json
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -830,9 +831,11 @@ def run() -> None:
     """The ``smecredit`` console script: ``main``, its exit handlers, then the process ends
     without the interpreter's teardown. Freeing every module and object after a command that
     imported Great Expectations takes most of a second (0.6-0.9 s per ingest process), and
-    nothing is left to save once the handlers ran and the output is flushed (as mypy's
-    ``hard_exit``). A command that raises exits the ordinary way."""
+    nothing is left to save once the other threads have ended (as at any exit: executors are
+    told to stop, then every non-daemon thread is joined), the handlers ran and the output is
+    flushed (as mypy's ``hard_exit``). A command that raises exits the ordinary way."""
     code = main()
+    threading._shutdown()  # type: ignore[attr-defined]  # as the interpreter's exit: threads joined
     atexit._run_exitfuncs()  # logging's flush, and whatever a library registered
     sys.stdout.flush()
     sys.stderr.flush()

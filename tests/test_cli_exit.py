@@ -51,3 +51,34 @@ def test_the_installed_script_and_module_run_it(tmp_path: Path) -> None:
         done = subprocess.run([*command, "healthcheck", "--lake", str(tmp_path / "missing")],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 1 and "the lake root" in done.stderr
+
+
+THREADS = """
+import sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from pipelines import cli
+out = Path(sys.argv[1])
+
+def late(name: str) -> None:
+    time.sleep(0.5)
+    (out / name).write_text("done")
+
+def command(argv=None) -> int:
+    threading.Thread(target=late, args=("thread",)).start()
+    ThreadPoolExecutor(max_workers=1).submit(late, "executor")  # never shut down
+    return 3
+
+cli.main = command
+cli.run()
+"""
+
+
+def test_threads_a_command_leaves_running_end_before_the_process(tmp_path: Path) -> None:
+    # As at any interpreter exit: an executor is told to stop once its work is done, and every
+    # non-daemon thread is joined, before the process ends.
+    done = subprocess.run([sys.executable, "-c", THREADS, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert (tmp_path / "thread").read_text() == "done"
+    assert (tmp_path / "executor").read_text() == "done"
