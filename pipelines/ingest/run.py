@@ -127,13 +127,19 @@ def _validate(store: StateStore, batch: list[VerifiedBundle]) -> tuple[dict[str,
 
 
 def _attempt(
-    run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], seconds: float, planned: bool
+    run: _Run,
+    view: StateView,
+    item: VerifiedBundle,
+    failed: dict[str, str],
+    seconds: float,
+    planned: list[str] | None,
 ) -> dict[str, Any] | None:
-    """Write the bundle's files (recorded as pending first, unless ``planned`` with its window)
-    and commit it: its log row, or None when the state changed since it was judged (its files
-    are removed again)."""
-    paths = bundle_paths(item, failed)
-    if not planned:
+    """Write the bundle's files (recorded as pending first, unless its window recorded them:
+    ``planned``) and commit it: its log row, or None when the state changed since it was
+    judged (its files are removed again)."""
+    paths = planned
+    if paths is None:
+        paths = bundle_paths(item, failed)
         run.store.plan_files(item.uri, paths)
     reached("planned")
     row = land_bundle(run.cfg, item, failed, seconds)
@@ -177,7 +183,7 @@ def _land(
     item: VerifiedBundle,
     failed: dict[str, str],
     seconds: float,
-    planned: bool = False,
+    planned: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """``_attempt``, a failure to write kept as the bundle's ``land_error`` (the state
     store's own errors stop the run: the bundle is retried with it)."""
@@ -218,10 +224,11 @@ def _hold(run: _Run, item: VerifiedBundle, failed: dict[str, str]) -> None:
         run.report.held_back.append(held)
 
 
-def _plan_window(run: _Run, batch: list[VerifiedBundle], failed: dict[str, str]) -> None:
+def _plan_window(run: _Run, batch: list[VerifiedBundle], failed: dict[str, str]) -> dict[str, list[str]]:
     """Record every bundle's files as pending at once, before any is written: one write
-    transaction a window instead of one a bundle (each waits while another worker commits)."""
-    planned = {}
+    transaction a window instead of one a bundle (each waits while another worker commits);
+    the files, by bundle."""
+    planned: dict[str, list[str]] = {}
     for item in batch:
         if item.land_error is not None:
             continue
@@ -230,6 +237,7 @@ def _plan_window(run: _Run, batch: list[VerifiedBundle], failed: dict[str, str])
         except Exception as exc:  # as in _land: this bundle fails, the others land
             item.land_error = exc
     run.store.plan_bundles(planned)
+    return planned
 
 
 def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
@@ -240,11 +248,11 @@ def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
     failed, reports, validate_seconds = _validate(run.store, batch)
     name = f"batch-{batch[0].key}.json"
     seconds = validate_seconds / len(batch)
-    _plan_window(run, batch, failed)
+    planned = _plan_window(run, batch, failed)
     try:
         while batch:
             item = batch.pop(0)  # dropped once landed: memory is freed as the window goes
-            row = _land(run, run.view, item, failed, seconds, planned=True)
+            row = _land(run, run.view, item, failed, seconds, planned.get(item.uri))
             run.view.settle(item.result)
             if row is None and item.land_error is None:
                 log.info("bundle %s: the state changed since it was judged; judging it again", item.uri)
