@@ -323,10 +323,8 @@ class StateStore:
     def release(self, name: str) -> None:
         """Give up the claim on ``name``."""
         held = self._claims.pop(name, None)
-        if isinstance(held, FileLock):
-            held.release()
-        elif held is not None:
-            self._locks().execute(select(func.pg_advisory_unlock(held)))
+        if held is not None:
+            self._let_go(held)
 
     @contextmanager
     def chain_lock(self, chain_id: str) -> Iterator[None]:
@@ -345,39 +343,39 @@ class StateStore:
                 self._chains[chain_id] = (lock, depth - 1)
             else:
                 del self._chains[chain_id]
-                if isinstance(lock, FileLock):
-                    lock.release()
-                else:
-                    self._locks().execute(select(func.pg_advisory_unlock(lock)))
+                self._let_go(lock)
 
     @contextmanager
     def named_lock(self, name: str) -> Iterator[None]:
         """Hold the lock ``name``, waiting for it: for the lake's tables that several processes
         read, change and write back outside ingest (the alert tables). It dies with its holder,
         as the claims do."""
-        if self.lock_dir is not None:
-            lock = FileLock(self.lock_dir / "named", name)
-            lock.acquire()
-            try:
-                yield
-            finally:
-                lock.release()
-            return
-        key = lock_key(f"named:{name}")
-        self._locks().execute(select(func.pg_advisory_lock(key)))
+        held = self._take("named", name, f"named:{name}")
         try:
             yield
         finally:
-            self._locks().execute(select(func.pg_advisory_unlock(key)))
+            self._let_go(held)
 
     def _take_chain(self, chain_id: str) -> FileLock | int:
+        return self._take("chains", chain_id, f"chain:{chain_id}")
+
+    def _take(self, folder: str, name: str, key: str) -> FileLock | int:
+        """Wait for a lock: the ``flock`` of ``name`` under ``<locks>/<folder>/`` (SQLite), or
+        the advisory lock of ``key`` (PostgreSQL)."""
         if self.lock_dir is not None:
-            lock = FileLock(self.lock_dir / "chains", chain_id)
+            lock = FileLock(self.lock_dir / folder, name)
             lock.acquire()
             return lock
-        key = lock_key(f"chain:{chain_id}")
-        self._locks().execute(select(func.pg_advisory_lock(key)))
-        return key
+        number = lock_key(key)
+        self._locks().execute(select(func.pg_advisory_lock(number)))
+        return number
+
+    def _let_go(self, held: FileLock | int) -> None:
+        """Release a lock ``_take`` or ``try_claim`` took."""
+        if isinstance(held, FileLock):
+            held.release()
+        else:
+            self._locks().execute(select(func.pg_advisory_unlock(held)))
 
     # -- the commit ----------------------------------------------------------------------
 
