@@ -430,16 +430,13 @@ def cmd_evidence_pending(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from attestations.errors import PolicyError
-    from pipelines.config import ENV_BANK, ENV_LAKE, Settings
+    from pipelines.config import Settings
     from pipelines.evidence import EvidenceError, evidence_root, load_signing_key, write_packs
 
+    missing = _missing(("lake", "bank"))
+    if missing:
+        return _fail(missing, 1)
     settings = Settings.from_env()
-    for uri, variable, what in (
-        (settings.lake_uri, ENV_LAKE, "lake"),
-        (settings.bank_uri, ENV_BANK, "bank's books"),
-    ):
-        if not _exists(uri):
-            return _fail(f"the {what} {uri} does not exist (set {variable})", 1)
     as_of = args.as_of or datetime.now(UTC).date()
     try:
         done = write_packs(settings, load_signing_key(settings.evidence_key), as_of, args.rewrite)
@@ -754,11 +751,16 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 
 def _missing_location(args: argparse.Namespace) -> str | None:
     """Why ``args.command`` cannot start: a location it reads does not exist."""
-    from pipelines.config import ENV_BANK, ENV_LAKE, ENV_LANDING, Settings
-
     needs = _NEEDS.get(args.command, ())
     if not needs or getattr(args, "dictionary", False):
         return None
+    return _missing(needs)
+
+
+def _missing(needs: Sequence[str]) -> str | None:
+    """Why a command that reads ``needs`` (``lake``, ``landing``, ``bank``) cannot start."""
+    from pipelines.config import ENV_BANK, ENV_LAKE, ENV_LANDING, Settings
+
     s = Settings.from_env()
     where = {
         "lake": (s.lake_uri, ENV_LAKE, "lake"),
