@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from attestations.policy import TrustPolicy
 from attestations.verifier import Verifier
+from pipelines.collector import fewer_collections
 from pipelines.errors import IngestError
 from pipelines.ingest.collect import in_height_order, load_policy, pending
 from pipelines.ingest.config import IngestConfig
@@ -294,6 +295,7 @@ def ingest(
     then landed and committed one by one. Rows that fail a quality expectation are
     quarantined, the others land; a quality gate breach fails the run only at its end. Other
     workers may run at once on the same lake and state: each bundle is taken by one of them.
+    The garbage collector runs at a slower pace meanwhile (``pipelines.collector``).
 
     Raises:
         PolicyError: the trust policy is unusable (nothing is read).
@@ -303,7 +305,7 @@ def ingest(
     """
     policy = load_policy(cfg.trust_policy)
     report = IngestReport()
-    with ingest_state(cfg, policy.chain_id) as store:
+    with ingest_state(cfg, policy.chain_id) as store, fewer_collections():
         run = _Run(cfg, store, policy, StateView(store), report)
         if uris is None:
             todo = pending(cfg, store, sources)[:limit]

@@ -164,3 +164,25 @@ def test_rows_failing_quality_are_quarantined_and_the_gate_names_them(tmp_path: 
     assert leaf["body"]["paid_fen"] == leaf["body"]["due_fen"] + 1
     assert table(tmp_path / "lake", "verified/social_insurance/contribution").count_rows() == 8
     assert ingest(cfg).rows == []  # committed: the gate alerts once, it does not replay the bundle
+
+
+def test_an_ingest_run_collects_garbage_at_the_slower_pace(
+    config: IngestConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from pipelines.collector import THRESHOLDS
+    from pipelines.ingest import run as run_module
+
+    seen = []
+    real = run_module.validate_batch
+
+    def validate_and_look(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "validate_batch", validate_and_look)
+    before = gc.get_threshold()
+    ingest(config)
+    assert seen and set(seen) == {THRESHOLDS}
+    assert gc.get_threshold() == before
