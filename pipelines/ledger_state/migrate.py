@@ -47,21 +47,25 @@ def migrate_old_state(store: StateStore, lake_uri: str, chain_id: str) -> dict[s
             if fs.exists(old):
                 local = Path(tmp) / "old.sqlite"
                 fs.get_file(old, str(local))
-                done = {"from": old_state_uri(lake_uri, chain_id), **_import(conn, local, chain_id)}
+                done = {"from": old_state_uri(lake_uri, chain_id), **_import(store, conn, local, chain_id)}
             done["at"] = datetime.now(UTC).isoformat()
             conn.execute(insert(state_meta).values(key=key, value=json.dumps(done, sort_keys=True)))
         return done
 
 
-def _copy(conn: Connection, rows: sqlite3.Cursor, table: Table, columns: list[str]) -> int:
+def _copy(
+    conn: Connection, rows: sqlite3.Cursor, table: Table, columns: list[str], convert: Any = None
+) -> int:
     count = 0
     while batch := rows.fetchmany(ROWS):
-        insert_tuples(conn, table, columns, batch)
+        insert_tuples(conn, table, columns, batch if convert is None else [convert(r) for r in batch])
         count += len(batch)
     return count
 
 
-def _import(conn: Connection, path: Path, chain_id: str) -> dict[str, int]:
+def _import(store: StateStore, conn: Connection, path: Path, chain_id: str) -> dict[str, int]:
+    """Copy the old file's headers, bundles and records; the bundles first, so that each record
+    refers to its bundle's number (none when the old state did not log its bundle)."""
     old = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         headers = _copy(
@@ -74,30 +78,33 @@ def _import(conn: Connection, path: Path, chain_id: str) -> dict[str, int]:
             trusted_header,
             ["chain_id", "height", "header_hash", "sealed_at"],
         )
-        records = _copy(
-            conn,
-            old.execute(
-                "SELECT chain_id, record_id, leaf_hash, bundle_name FROM verified_record "
-                "WHERE chain_id = ? ORDER BY record_id",
-                (chain_id,),
-            ),
-            verified_record,
-            ["chain_id", "record_id", "leaf_hash", "bundle_name"],
-        )
         runs: dict[str, tuple[str, str]] = {}
         for name, bundle_id, summary in old.execute(
             "SELECT bundle_name, bundle_id, summary FROM bundle_run ORDER BY run"
         ):
             runs[name] = (bundle_id, summary)
+        now = datetime.now(UTC)
+        numbers = dict(zip(sorted(runs), store.bundle_numbers(conn, len(runs)), strict=True))
+        rows = [
+            {**_bundle_row(name, chain_id, bundle_id, summary, now), "bundle_no": numbers[name]}
+            for name, (bundle_id, summary) in sorted(runs.items())
+        ]
+        for i in range(0, len(rows), ROWS):
+            conn.execute(insert(bundle), rows[i : i + ROWS])
+        chain_no = store.chain_number(conn, chain_id)
+        records = _copy(
+            conn,
+            old.execute(
+                "SELECT record_id, leaf_hash, bundle_name FROM verified_record "
+                "WHERE chain_id = ? ORDER BY record_id",
+                (chain_id,),
+            ),
+            verified_record,
+            ["chain_no", "record_id", "leaf_hash", "bundle_no"],
+            lambda r: (chain_no, r[0], r[1], numbers.get(r[2])),
+        )
     finally:
         old.close()
-    now = datetime.now(UTC)
-    rows = [
-        _bundle_row(name, chain_id, bundle_id, summary, now)
-        for name, (bundle_id, summary) in sorted(runs.items())
-    ]
-    for i in range(0, len(rows), ROWS):
-        conn.execute(insert(bundle), rows[i : i + ROWS])
     return {"headers": headers, "records": records, "bundles": len(rows)}
 
 

@@ -3,10 +3,15 @@
 - ``state_meta``: the schema version, and one ``migrated:<chain>`` row per chain once its
   old ``state/<chain>.sqlite`` was looked for (and imported when found).
 - ``trusted_header``: every header hash the verifier trusted, per chain and height.
-- ``verified_record``: every verified ``record_id`` of a chain and its leaf hash. Its primary
-  key is the unique constraint that decides duplicates and ``conflicting_record``.
-- ``bundle``: one row per committed bundle (its location is the key): outcome, counts, the
-  verifier's summary and when it was committed. A bundle with a row is never ingested again.
+- ``chain``: a number for each chain id, by which ``verified_record`` refers to it.
+- ``verified_record``: every verified ``record_id`` of a chain (by number) and its leaf hash,
+  with the number of the bundle that verified it. Its primary key is the unique constraint
+  that decides duplicates and ``conflicting_record``. Numbers, not the chain's id and the
+  bundle's location, keep its rows small: a bundle's commit rewrites the pages its records
+  fall in, under the chain's lock (version 3).
+- ``bundle``: one row per committed bundle (its location is the key, ``bundle_no`` its
+  number): outcome, counts, the verifier's summary and when it was committed. A bundle with a
+  row is never ingested again.
 - ``bundle_file``: the lake files a committed bundle produced (paths relative to the lake).
 - ``pending_file``: the lake files a bundle is about to write, recorded before it writes them;
   the commit moves them to ``bundle_file``. What stays here belongs to a killed or failed
@@ -26,12 +31,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Sequence,
     String,
     Table,
     Text,
 )
 
-SCHEMA_VERSION = "2"  # 2: landed_invoice
+SCHEMA_VERSION = "3"  # 2: landed_invoice; 3: chain, verified_record by numbers, bundle_no
 
 metadata = MetaData()
 
@@ -51,20 +57,33 @@ trusted_header = Table(
     Column("sealed_at", String(40), nullable=False),
 )
 
+chain = Table(
+    "chain",
+    metadata,
+    Column("chain_no", Integer, primary_key=True),
+    Column("chain_id", String(200), nullable=False, unique=True),
+)
+
 verified_record = Table(
     "verified_record",
     metadata,
-    Column("chain_id", String(200), primary_key=True),
+    Column("chain_no", Integer, primary_key=True, autoincrement=False),
     Column("record_id", Text, primary_key=True),
     Column("leaf_hash", LargeBinary, nullable=False),
-    Column("bundle_name", Text, nullable=False),
+    # NULL only for a record imported from the old layout whose bundle its state did not log.
+    Column("bundle_no", Integer, nullable=True),
     sqlite_with_rowid=False,
 )
+
+# Numbers bundles on PostgreSQL, where commits of different chains run at once; SQLite has
+# one writer and numbers them from the largest (StateStore.bundle_numbers).
+bundle_no_seq = Sequence("bundle_no_seq", metadata=metadata)
 
 bundle = Table(
     "bundle",
     metadata,
     Column("bundle_name", Text, primary_key=True),
+    Column("bundle_no", Integer, nullable=False, unique=True),
     Column("chain_id", String(200), nullable=False),
     Column("bundle_id", Text, nullable=False),
     Column("outcome", String(40), nullable=False),

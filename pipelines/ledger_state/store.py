@@ -30,6 +30,8 @@ from pipelines.ledger_state.schema import (
     SCHEMA_VERSION,
     bundle,
     bundle_file,
+    bundle_no_seq,
+    chain,
     landed_invoice,
     metadata,
     pending_file,
@@ -37,6 +39,7 @@ from pipelines.ledger_state.schema import (
     trusted_header,
     verified_record,
 )
+from pipelines.ledger_state.upgrade import records_by_number
 
 CHUNK = 500  # keys per IN (...) query: SQLite allows 999 host parameters by default
 SCHEMA_LOCK = "smecredit-state-schema"
@@ -90,6 +93,7 @@ class StateStore:
         self.backend = url.get_backend_name()
         self._claims: dict[str, FileLock | int] = {}
         self._chains: dict[str, tuple[FileLock | int, int]] = {}
+        self._chain_numbers: dict[str, int] = {}
         self._lock_conn: Connection | None = None
         self._writer: FileLock | None = None
         self._writing = 0
@@ -182,6 +186,8 @@ class StateStore:
                     f"{SCHEMA_VERSION}: upgrade smecredit"
                 )
             elif int(version) < int(SCHEMA_VERSION):  # its new tables were just created
+                if int(version) < 3:
+                    records_by_number(conn, self.backend)
                 key = state_meta.c.key == "schema_version"
                 conn.execute(update(state_meta).where(key).values(value=SCHEMA_VERSION))
 
@@ -216,14 +222,46 @@ class StateStore:
         with self.read() as conn:
             return self._known(conn, chain_id, record_ids)
 
-    @staticmethod
-    def _known(conn: Connection, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+    def _known(self, conn: Connection, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
+        number = self._chain_no(conn, chain_id)
+        if number is None:  # the chain has no record yet
+            return {}
         r = verified_record.c
         found: dict[str, bytes] = {}
         for chunk in _chunks(record_ids):
-            query = select(r.record_id, r.leaf_hash).where(r.chain_id == chain_id, r.record_id.in_(chunk))
+            query = select(r.record_id, r.leaf_hash).where(r.chain_no == number, r.record_id.in_(chunk))
             found.update((i, bytes(h)) for i, h in conn.execute(query))
         return found
+
+    def _chain_no(self, conn: Connection, chain_id: str) -> int | None:
+        """The number of ``chain_id`` (table ``chain``), or None while it has none. A number
+        read is kept: once committed it never changes."""
+        number = self._chain_numbers.get(chain_id)
+        if number is None:
+            found = conn.scalar(select(chain.c.chain_no).where(chain.c.chain_id == chain_id))
+            if found is not None:
+                self._chain_numbers[chain_id] = number = int(found)
+        return number
+
+    def chain_number(self, conn: Connection, chain_id: str) -> int:
+        """The number of ``chain_id``, given it first if it has none: within a write
+        transaction, under the chain's lock (a number given is not kept until it is read
+        again, as the transaction may yet roll back)."""
+        number = self._chain_no(conn, chain_id)
+        if number is None:
+            conn.execute(insert(chain).values(chain_id=chain_id))
+            query = select(chain.c.chain_no).where(chain.c.chain_id == chain_id)
+            number = int(conn.execute(query).scalar_one())
+        return number
+
+    def bundle_numbers(self, conn: Connection, count: int) -> list[int]:
+        """``count`` new bundle numbers (``bundle.bundle_no``), within a write transaction:
+        PostgreSQL's sequence, where several chains commit at once; on SQLite, the one
+        writer numbers on from the largest."""
+        if self.backend == "postgresql":
+            return [int(conn.execute(select(bundle_no_seq.next_value())).scalar_one()) for _ in range(count)]
+        start = int(conn.execute(select(func.coalesce(func.max(bundle.c.bundle_no), 0))).scalar_one()) + 1
+        return list(range(start, start + count))
 
     @staticmethod
     def _headers(conn: Connection, chain_id: str, heights: Collection[int]) -> dict[int, bytes]:
@@ -442,16 +480,19 @@ class StateStore:
         if new_headers:
             conn.execute(insert(trusted_header), new_headers)
         name = result.name
+        (number,) = self.bundle_numbers(conn, 1)
+        chain_no = self.chain_number(conn, chain_id)
         records = sorted(((r.record_id, r.leaf_hash) for r in result.verified), key=itemgetter(0))
-        columns = ["chain_id", "record_id", "leaf_hash", "bundle_name"]
+        columns = ["chain_no", "record_id", "leaf_hash", "bundle_no"]
         for i in range(0, len(records), 10_000):
             insert_tuples(
-                conn, verified_record, columns, [(chain_id, r, h, name) for r, h in records[i : i + 10_000]]
+                conn, verified_record, columns, [(chain_no, r, h, number) for r, h in records[i : i + 10_000]]
             )
         summary = {**result.summary(), "quarantined_by_reason": json.loads(row["quarantined_by_reason"])}
         conn.execute(
             insert(bundle).values(
                 bundle_name=name,
+                bundle_no=number,
                 chain_id=chain_id,
                 bundle_id=result.bundle_id,
                 outcome=str(row["validation"]),

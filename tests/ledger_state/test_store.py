@@ -11,12 +11,26 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from attestations.state import SqliteStore
 from attestations.verifier import BundleResult, VerifiedRecord
@@ -30,7 +44,15 @@ from pipelines.ledger_state import (
     state_uri,
 )
 from pipelines.ledger_state.locks import FileLock
-from pipelines.ledger_state.schema import SCHEMA_VERSION, landed_invoice, state_meta
+from pipelines.ledger_state.schema import (
+    SCHEMA_VERSION,
+    bundle,
+    bundle_no_seq,
+    chain,
+    landed_invoice,
+    state_meta,
+    verified_record,
+)
 from pipelines.ledger_state.store import WRITER_LOCK
 from tests.conftest import ROOT
 
@@ -286,6 +308,64 @@ def test_the_invoices_a_commit_landed_are_looked_up(state_uri: str) -> None:
         assert store.landed_invoices([]) == set()
 
 
+def as_version(
+    version: str, state_uri: str, records: dict[str, tuple[bytes, str]], bundles: list[str]
+) -> None:
+    """Turn a new store into one as schema ``version`` (1 or 2) wrote it, holding ``records``
+    of CHAIN (id -> leaf hash and bundle name) and ``bundles`` committed in that order."""
+    old = MetaData()
+    old_records = Table(
+        "verified_record", old, Column("chain_id", String(200), primary_key=True),
+        Column("record_id", Text, primary_key=True), Column("leaf_hash", LargeBinary, nullable=False),
+        Column("bundle_name", Text, nullable=False), sqlite_with_rowid=False,
+    )  # fmt: skip
+    old_bundles = Table(
+        "bundle", old, Column("bundle_name", Text, primary_key=True),
+        *(Column(c, String(200), nullable=False) for c in ("chain_id", "bundle_id", "outcome", "summary")),
+        *(Column(c, Integer, nullable=False) for c in ("lines", "verified", "duplicates", "quarantined")),
+        Column("committed_at", DateTime(timezone=True), nullable=False),
+    )  # fmt: skip
+    with StateStore(state_uri) as store, store.write() as conn:
+        for table in (verified_record, bundle, chain):
+            table.drop(conn)
+        if store.backend == "postgresql":
+            bundle_no_seq.drop(conn)
+        old.create_all(conn)
+        for i, name in enumerate(bundles):
+            conn.execute(insert(old_bundles).values(
+                bundle_name=name, chain_id=CHAIN, bundle_id=f"id-{name}", outcome="passed", summary="{}",
+                lines=1, verified=1, duplicates=0, quarantined=0,
+                committed_at=datetime(2025, 1, 1 + i, tzinfo=UTC),
+            ))  # fmt: skip
+        for rid, (leaf, name) in sorted(records.items()):
+            values = {"chain_id": CHAIN, "record_id": rid, "leaf_hash": leaf, "bundle_name": name}
+            conn.execute(insert(old_records).values(**values))
+        if version == "1":
+            landed_invoice.drop(conn)
+            conn.execute(delete(state_meta).where(state_meta.c.key == "indexed:invoices"))
+        conn.execute(update(state_meta).where(state_meta.c.key == "schema_version").values(value=version))
+
+
+def test_a_version_2_store_is_upgraded_to_records_by_number(state_uri: str) -> None:
+    records = {"r1": (b"L1", "b2"), "r2": (b"L2", "b1"), "r3": (b"L3", "b2")}
+    as_version("2", state_uri, records, ["b2", "b1"])
+    with StateStore(state_uri) as store:
+        assert store.meta("schema_version") == SCHEMA_VERSION == "3"
+        known = store.known_records(CHAIN, ["r1", "r2", "r3", "r4"])
+        assert known == {"r1": b"L1", "r2": b"L2", "r3": b"L3"}
+        numbers = {name: store.bundle_row(name)["bundle_no"] for name in ("b1", "b2")}  # type: ignore[index]
+        assert numbers == {"b2": 1, "b1": 2}  # in the order they were committed
+        with store.read() as conn:
+            refs = dict(conn.execute(select(verified_record.c.record_id, verified_record.c.bundle_no)).all())
+        assert refs == {"r1": 1, "r2": 2, "r3": 1}
+        res = result("b3", {"r4": b"L4"})
+        assert store.commit_bundle(CHAIN, res, row(res), [], reads_of(store, res))
+        assert store.bundle_row("b3")["bundle_no"] == 3  # type: ignore[index]
+        again = result("b4", {"r1": b"other"})  # the upgraded key still decides conflicts
+        assert store.known_records(CHAIN, ["r1"]) == {"r1": b"L1"}
+        assert not store.commit_bundle(CHAIN, again, row(again), [], Reads({}, {"r1": None}))
+
+
 def test_a_version_1_store_is_upgraded_and_indexes_the_lakes_invoices_once(
     state_uri: str, tmp_path: Path
 ) -> None:
@@ -300,10 +380,7 @@ def test_a_version_1_store_is_upgraded_and_indexes_the_lakes_invoices_once(
     pq.write_table(pa.table(rows), month / "part-a.parquet")  # an old lake may hold a row twice
     pending = {"invoice_no": ["INV-9"], "chain_id": [CHAIN], "record_id": ["r9"]}
     pq.write_table(pa.table(pending), month / "part-b.parquet")  # written, never committed
-    with StateStore(state_uri) as store, store.write() as conn:  # as version 1 left it
-        landed_invoice.drop(conn)
-        conn.execute(update(state_meta).where(state_meta.c.key == "schema_version").values(value="1"))
-        conn.execute(delete(state_meta).where(state_meta.c.key == "indexed:invoices"))
+    as_version("1", state_uri, {"r1": (b"L1", "b1")}, ["b1"])
     with StateStore(state_uri) as store:
         store.plan_files("b", ["verified/supply_chain/invoice/sealed_month=2025-01/part-b.parquet"])
         assert store.meta("schema_version") == SCHEMA_VERSION
