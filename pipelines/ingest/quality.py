@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.deferred_imports import deferred
 from pipelines.schemas import BODY_COLUMNS
 
 USCC_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
@@ -31,9 +32,14 @@ FULL_LISTS = ("unexpected_list", "unexpected_index_list", "unexpected_index_quer
 FINGERPRINT_BELOW = 0
 
 
+# Imported by GX for expectations and renderers the suites never use (pipelines.deferred_imports).
+UNUSED_BY_THE_SUITES = ("scipy", "altair")
+
+
 def _gx() -> Any:
     # Imported on first use (it takes seconds), and typed loosely: suites are built from data.
-    gx = importlib.import_module("great_expectations")
+    with deferred(*UNUSED_BY_THE_SUITES):
+        gx = importlib.import_module("great_expectations")
     engine: Any = importlib.import_module("great_expectations.execution_engine.pandas_execution_engine")
     engine.HASH_THRESHOLD = FINGERPRINT_BELOW  # its only setting: a module constant, read per batch
     return gx
