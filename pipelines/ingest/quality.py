@@ -36,8 +36,10 @@ FINGERPRINT_BELOW = 0
 UNUSED_BY_THE_SUITES = ("scipy", "altair")
 
 
+@cache
 def _gx() -> Any:
-    # Imported on first use (it takes seconds), and typed loosely: suites are built from data.
+    # Imported and set up once, on first use (it takes seconds), and typed loosely: suites are
+    # built from data.
     with deferred(*UNUSED_BY_THE_SUITES):
         gx = importlib.import_module("great_expectations")
     engine: Any = importlib.import_module("great_expectations.execution_engine.pandas_execution_engine")
