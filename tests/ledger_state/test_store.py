@@ -35,6 +35,7 @@ from sqlalchemy import (
 from attestations.state import SqliteStore
 from attestations.verifier import BundleResult, VerifiedRecord
 from pipelines.config import ConfigError
+from pipelines.ingest.gate import invoice_known
 from pipelines.ledger_state import (
     Reads,
     StateStore,
@@ -306,6 +307,17 @@ def test_the_invoices_a_commit_landed_are_looked_up(state_uri: str) -> None:
         assert store.commit_bundle(CHAIN, res, row(res), [], reads_of(store, res), landed)
         assert store.landed_invoices(["INV-1", "INV-3"]) == {"INV-1"}
         assert store.landed_invoices([]) == set()
+
+
+def test_a_waybill_knows_the_invoices_of_its_window_and_those_landed(state_uri: str) -> None:
+    with StateStore(state_uri) as store:
+        res = result("b1", {"r1": b"L1"})
+        assert store.commit_bundle(CHAIN, res, row(res), [], reads_of(store, res), [("INV-1", "r1")])
+        waybills = pa.chunked_array([["INV-1", None], ["INV-2", "INV-9", "INV-1"]], type=pa.string())
+        window = [pa.chunked_array([["INV-2"]], type=pa.string()), pa.chunked_array([[None, "INV-3"]])]
+        known = invoice_known(store, waybills, window)
+        assert known.to_pylist() == [True, False, True, False, True]  # a missing number is unknown
+        assert invoice_known(store, waybills, []).to_pylist() == [True, False, False, False, True]
 
 
 def as_version(
