@@ -12,7 +12,7 @@ are still collected, every 50,000 allocations instead of 700.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # (first generation, second, third): a young collection every 50,000 container allocations,
@@ -31,3 +31,24 @@ def fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
+
+
+@contextmanager
+def held_from_collections() -> Iterator[Callable[[], None]]:
+    """A block whose ``hold()`` keeps every object alive at that moment out of later
+    collections (``gc.freeze``), until the block ends (``gc.unfreeze``).
+
+    A judged bundle's records (a few container objects each, hundreds of thousands of them)
+    would otherwise be walked by the first collection after it, only to be found alive:
+    0.12 s of a 300,000-record bundle's 4.6 s in ``smecredit verify``. Held objects are still
+    freed as soon as nothing refers to them; only a garbage cycle alive at a ``hold()`` waits
+    for the end of the block, when everything held goes back to the oldest generation. When
+    the process has frozen objects of its own already, ``hold()`` does nothing: they are not
+    this block's to let go.
+    """
+    ours = gc.get_freeze_count() == 0
+    try:
+        yield gc.freeze if ours else lambda: None
+    finally:
+        if ours:
+            gc.unfreeze()

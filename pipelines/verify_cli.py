@@ -20,6 +20,7 @@ from attestations.verifier import (
     Verifier,
     paused_gc,
 )
+from pipelines.collector import held_from_collections
 from pipelines.config import Settings
 from pipelines.lake import bundle_key
 from pipelines.landing import UNREADABLE, Unreadable, bundle_reader
@@ -147,23 +148,30 @@ def verify_bundles(
     if max_bytes is None:
         max_bytes = Settings.from_env().max_bundle_bytes
     results = []
-    with SqliteStore(state / STATE_DB) as store:
+    with SqliteStore(state / STATE_DB) as store, held_from_collections() as hold:
         verifier = Verifier(policy, store)
         for bundle in bundles:
-            try:
-                result = verifier.evaluate(read_bundle_dir(bundle, max_bytes))
-            except Unreadable as exc:
-                result = refused(bundle, str(exc))
-                _write_jsonl(state / "quarantine" / _output_name(result), [[_refusal_row(result)]])
-                results.append(result)
-                continue
-            # A refusal of an earlier run is replaced by this outcome.
-            (state / "quarantine" / _output_name(refused(bundle, ""))).unlink(missing_ok=True)
             with paused_gc():
-                write_outputs(state, result)
-            store.commit(policy.chain_id, result)
-            results.append(result)
+                results.append(_verify_one(verifier, store, state, bundle, max_bytes))
+                hold()  # before the collector runs again: the judged records are never walked
     return results
+
+
+def _verify_one(
+    verifier: Verifier, store: SqliteStore, state: Path, bundle: Path, max_bytes: int
+) -> BundleResult:
+    """Judge one bundle, write its outputs and commit it (``verify_bundles``)."""
+    try:
+        result = verifier.evaluate(read_bundle_dir(bundle, max_bytes))
+    except Unreadable as exc:
+        result = refused(bundle, str(exc))
+        _write_jsonl(state / "quarantine" / _output_name(result), [[_refusal_row(result)]])
+        return result
+    # A refusal of an earlier run is replaced by this outcome.
+    (state / "quarantine" / _output_name(refused(bundle, ""))).unlink(missing_ok=True)
+    write_outputs(state, result)
+    store.commit(verifier.policy.chain_id, result)
+    return result
 
 
 def human_line(result: BundleResult) -> str:

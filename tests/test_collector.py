@@ -1,12 +1,14 @@
-"""The garbage collector's pace during a long job (pipelines.collector)."""
+"""The garbage collector's pace during a long job, and objects held out of its walks
+(pipelines.collector)."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
-from pipelines.collector import THRESHOLDS, fewer_collections
+from pipelines.collector import THRESHOLDS, fewer_collections, held_from_collections
 
 
 def _collections(allocations: int) -> int:
@@ -37,3 +39,40 @@ def test_the_pace_is_put_back_when_the_block_fails() -> None:
     with pytest.raises(RuntimeError), fewer_collections():
         raise RuntimeError("boom")
     assert gc.get_threshold() == saved
+
+
+class Node:
+    """A container that can be put in a reference cycle and watched with a weak reference."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def test_held_objects_are_not_walked_and_a_held_cycle_is_collected_after_the_block() -> None:
+    assert gc.get_freeze_count() == 0
+    cycle = Node()
+    cycle.other = cycle
+    watched = weakref.ref(cycle)
+    with held_from_collections() as hold:
+        kept = [[i] for i in range(10_000)]
+        hold()
+        assert gc.get_freeze_count() >= len(kept)
+        del cycle
+        gc.collect()
+        assert watched() is not None  # a cycle held waits for the end of the block
+        assert kept[-1] == [9_999]
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert watched() is None
+
+
+def test_objects_the_process_froze_itself_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with held_from_collections() as hold:
+            hold()  # does nothing: the process's own freeze is not this block's to undo
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
