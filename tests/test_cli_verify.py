@@ -198,7 +198,12 @@ def test_verify_refuses_what_the_collector_refuses_and_goes_on(
     refusals = [q for q in _quarantine_rows(state) if q["reason"] == "bundle_unreadable"]
     assert len(refusals) == 1 and refusals[0]["line_no"] == 0 and refusals[0]["raw"] == ""
     with sqlite3.connect(state / "ledger-state.sqlite") as db:
-        names = {n for (n,) in db.execute("SELECT DISTINCT bundle_name FROM verified_record")}
+        names = {
+            n
+            for (n,) in db.execute(
+                "SELECT DISTINCT b.bundle_name FROM verified_record v JOIN bundle b USING (bundle_no)"
+            )
+        }
     assert names == {str(bundles[1].resolve())}, "nothing of the refused bundle is remembered"
 
 

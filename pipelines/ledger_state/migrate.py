@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 
+from attestations.state import verified_rows
 from pipelines.lake import filesystem, safe_name
 from pipelines.ledger_state.schema import bundle, state_meta, trusted_header, verified_record
 from pipelines.ledger_state.store import StateStore, insert_tuples
@@ -94,11 +95,7 @@ def _import(store: StateStore, conn: Connection, path: Path, chain_id: str) -> d
         chain_no = store.chain_number(conn, chain_id)
         records = _copy(
             conn,
-            old.execute(
-                "SELECT record_id, leaf_hash, bundle_name FROM verified_record "
-                "WHERE chain_id = ? ORDER BY record_id",
-                (chain_id,),
-            ),
+            verified_rows(old, chain_id),
             verified_record,
             ["chain_no", "record_id", "leaf_hash", "bundle_no"],
             lambda r: (chain_no, r[0], r[1], numbers.get(r[2])),
