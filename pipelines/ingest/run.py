@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from attestations.policy import TrustPolicy
 from attestations.verifier import Verifier
-from pipelines.collector import fewer_collections
+from pipelines.collector import fewer_collections, held_from_collections
 from pipelines.errors import IngestError
 from pipelines.ingest.collect import in_height_order, load_policy, pending
 from pipelines.ingest.config import IngestConfig
@@ -82,9 +82,12 @@ def _refused(run: _Run, uri: str, exc: Unreadable) -> None:
     run.store.release(uri)
 
 
-def _next_window(run: _Run, queue: Iterator[str], batch_size: int) -> list[VerifiedBundle]:
+def _next_window(
+    run: _Run, queue: Iterator[str], batch_size: int, hold: Callable[[], None]
+) -> list[VerifiedBundle]:
     """Claim and judge the next bundles of ``queue``, up to ``batch_size`` bundles or
-    ``WINDOW_LINES`` lines; bundles another worker holds or committed are skipped."""
+    ``WINDOW_LINES`` lines; bundles another worker holds or committed are skipped. Each
+    judged bundle is held out of the collector's walks (``hold``) until its window ends."""
     cfg, batch, lines = run.cfg, [], 0
     verifier = Verifier(run.policy, run.view)
     for uri in queue:
@@ -92,7 +95,7 @@ def _next_window(run: _Run, queue: Iterator[str], batch_size: int) -> list[Verif
             continue
         reached("claimed")
         try:
-            item = verify_bundle(verifier, uri, cfg.landing_uri, cfg.max_bundle_bytes)
+            item = verify_bundle(verifier, uri, cfg.landing_uri, cfg.max_bundle_bytes, hold)
         except Unreadable as exc:
             _refused(run, uri, exc)
             continue
@@ -280,6 +283,18 @@ def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
     )
 
 
+def _window(run: _Run, queue: Iterator[str], batch_size: int) -> bool:
+    """Judge, validate, land and commit the next window; False when nothing was left. What
+    the window's bundles keep is held out of the collector's walks until it ends."""
+    with held_from_collections() as hold:
+        started = time.perf_counter()
+        batch = _next_window(run, queue, batch_size, hold)
+        if not batch:
+            return False
+        _land_window(run, batch, time.perf_counter() - started)  # empties the batch
+        return True
+
+
 def ingest(
     cfg: IngestConfig,
     sources: Sequence[str] = SOURCES,
@@ -295,7 +310,8 @@ def ingest(
     then landed and committed one by one. Rows that fail a quality expectation are
     quarantined, the others land; a quality gate breach fails the run only at its end. Other
     workers may run at once on the same lake and state: each bundle is taken by one of them.
-    The garbage collector runs at a slower pace meanwhile (``pipelines.collector``).
+    The garbage collector runs at a slower pace meanwhile, and does not walk a window's
+    judged bundles (``pipelines.collector``).
 
     Raises:
         PolicyError: the trust policy is unusable (nothing is read).
@@ -314,12 +330,8 @@ def ingest(
             todo = in_height_order([u for u in uris if u not in done])
         queue = iter(todo)
         log.info("%d bundles to ingest of %s", len(todo), ", ".join(sources))
-        while True:
-            started = time.perf_counter()
-            batch = _next_window(run, queue, batch_size)
-            if not batch:
-                break
-            _land_window(run, batch, time.perf_counter() - started)
+        while _window(run, queue, batch_size):
+            pass
     if report.held_back:
         raise IngestError("quality gate: " + "; ".join(report.held_back))
     return report

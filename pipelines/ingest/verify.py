@@ -4,6 +4,7 @@ the batch is validated and landed."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -31,11 +32,16 @@ class VerifiedBundle:
 
 
 def verify_bundle(
-    verifier: Verifier, uri: str, landing_uri: str | None = None, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
+    verifier: Verifier,
+    uri: str,
+    landing_uri: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
+    hold: Callable[[], None] = lambda: None,
 ) -> VerifiedBundle:
-    """Read and judge the bundle at ``uri``, committing its outcome to the verifier's local
-    state (the lake upload of that state is the commit point). A failure to build its tables
-    is kept as ``land_error``, so that it does not stop the other bundles.
+    """Read and judge the bundle at ``uri``, committing its outcome to the verifier's view of
+    the state (``pipelines.ingest.state.StateView``). A failure to build its tables is kept as
+    ``land_error``, so that it does not stop the other bundles. ``hold`` is called before the
+    collector runs again (``pipelines.collector.held_from_collections``).
 
     Raises:
         Unreadable: the collector refuses the bundle (nothing was read or judged).
@@ -46,11 +52,12 @@ def verify_bundle(
     error: Exception | None = None
     with paused_gc():  # as in evaluate: many kept objects, no cycles
         result = verifier.evaluate(files)
-        verifier.store.commit(verifier.policy.chain_id, result)  # locally; the lake upload commits
+        verifier.store.commit(verifier.policy.chain_id, result)  # in the view; the store commits later
         try:
             tables = kind_tables(result)
         except Exception as exc:  # an Arrow error in one bundle
             error = exc
+        hold()
     source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
     source = source if source in SOURCES else "unknown"
     key = bundle_key(result.bundle_id, uri)

@@ -76,6 +76,17 @@ def test_everything_lands_once_and_counts_add_up(config: IngestConfig, world: Pa
     assert all(rep["logistics"]["rows"] > 0 for rep in reports if "logistics" in rep)
 
 
+def test_windows_of_one_bundle_land_what_one_window_lands(config: IngestConfig, tmp_path: Path) -> None:
+    whole = ingest(config)
+    one_by_one = IngestConfig(config.landing_uri, str(tmp_path / "lake-one-by-one"), config.trust_policy)
+    report = ingest(one_by_one, batch_size=1)
+    assert len(report.rows) == len(whole.rows) > 1  # every window of one bundle ran, not just the first
+    lakes = [Path(config.lake_uri), Path(one_by_one.lake_uri)]
+    landed = [{k: v for k, v in snapshot(lake).items() if not k.startswith("validation")} for lake in lakes]
+    assert landed[0] == landed[1]
+    assert len(list(lakes[1].glob("validation/batch-*.json"))) == len(report.rows)
+
+
 def test_a_rerun_changes_nothing(config: IngestConfig) -> None:
     ingest(config)
     before = snapshot(Path(config.lake_uri))
