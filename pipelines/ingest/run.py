@@ -43,7 +43,7 @@ from pipelines.ingest.tables import without
 from pipelines.ingest.verify import VerifiedBundle, verify_bundle
 from pipelines.lake import write_atomic
 from pipelines.landing import Unreadable
-from pipelines.ledger_state import Reads, StateStore
+from pipelines.ledger_state import Commit, Reads, StateStore
 from pipelines.schemas import SOURCES
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,36 @@ def _validate(store: StateStore, batch: list[VerifiedBundle]) -> tuple[dict[str,
     return failed, reports, seconds
 
 
+def _write(
+    run: _Run, item: VerifiedBundle, failed: dict[str, str], seconds: float, planned: list[str] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """Write the bundle's files, recorded as pending first (unless its window recorded them:
+    ``planned``): its log row and the files."""
+    paths = planned
+    if paths is None:
+        paths = bundle_paths(item, failed)
+        run.store.plan_files(item.uri, paths)
+    reached("planned")
+    row = land_bundle(run.cfg, item, failed, seconds)
+    reached("files_written")
+    return row, paths
+
+
+def _commit(run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], row: dict[str, Any],
+            paths: list[str]) -> Commit:  # fmt: skip
+    """What the state records of a landed bundle, with what it read while it was judged."""
+    reads = view.reads.get(item.result.name, Reads())
+    reads.tolerated = tolerated_headers(item.files, run.policy.hash_alg)
+    return Commit(item.result, row, paths, reads, landed_invoices(item, failed))
+
+
+def _undo(run: _Run, item: VerifiedBundle, paths: list[str]) -> None:
+    """Remove the files of a bundle whose commit was refused (the state changed since it was
+    judged), and its pending record."""
+    remove_files(run.cfg.lake_uri, paths)
+    run.store.clear_pending(item.uri)
+
+
 def _attempt(
     run: _Run,
     view: StateView,
@@ -138,23 +168,13 @@ def _attempt(
     seconds: float,
     planned: list[str] | None,
 ) -> dict[str, Any] | None:
-    """Write the bundle's files (recorded as pending first, unless its window recorded them:
-    ``planned``) and commit it: its log row, or None when the state changed since it was
-    judged (its files are removed again)."""
-    paths = planned
-    if paths is None:
-        paths = bundle_paths(item, failed)
-        run.store.plan_files(item.uri, paths)
-    reached("planned")
-    row = land_bundle(run.cfg, item, failed, seconds)
-    reached("files_written")
-    reads = view.reads.get(item.result.name, Reads())
-    reads.tolerated = tolerated_headers(item.files, run.policy.hash_alg)
-    if run.store.commit_bundle(run.chain, item.result, row, paths, reads, landed_invoices(item, failed)):
+    """Write the bundle's files and commit it: its log row, or None when the state changed
+    since it was judged (its files are removed again)."""
+    row, paths = _write(run, item, failed, seconds, planned)
+    if run.store.commit_bundles(run.chain, [_commit(run, view, item, failed, row, paths)]) == [True]:
         reached("committed")
         return row
-    remove_files(run.cfg.lake_uri, paths)
-    run.store.clear_pending(item.uri)
+    _undo(run, item, paths)
     return None
 
 
@@ -244,27 +264,46 @@ def _plan_window(run: _Run, batch: list[VerifiedBundle], failed: dict[str, str])
     return planned
 
 
+def _write_window(
+    run: _Run, batch: list[VerifiedBundle], failed: dict[str, str], seconds: float
+) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """Write every bundle's files, recorded as pending at once first: the log row and files of
+    each bundle written, by location; a bundle that could not be written keeps its error
+    (``land_error``) and the others are written (the state store's own errors stop the run)."""
+    planned = _plan_window(run, batch, failed)
+    written: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for item in batch:
+        if item.land_error is not None:
+            continue
+        try:
+            written[item.uri] = _write(run, item, failed, seconds, planned.get(item.uri))
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # the other bundles land
+            item.land_error = exc
+    return written
+
+
 def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
-    """Validate the window, then land and commit its bundles one by one, in order; log what
-    it took (``judged``: the seconds its bundles took to claim and judge)."""
+    """Validate the window, write its bundles' files, then commit them all in one transaction
+    (``StateStore.commit_bundles``), in order; a bundle the commit leaves out (the state
+    changed since it was judged) is judged again under the chain's lock. Logs what it took
+    (``judged``: the seconds its bundles took to claim and judge)."""
     started, bundles = time.perf_counter(), len(batch)
     lines = sum(item.result.lines for item in batch)
     failed, reports, validate_seconds = _validate(run.store, batch)
     name = f"batch-{batch[0].key}.json"
-    seconds = validate_seconds / len(batch)
-    planned = _plan_window(run, batch, failed)
     try:
+        written = _write_window(run, batch, failed, validate_seconds / len(batch))
+        landed = [item for item in batch if item.uri in written]
+        commits = [_commit(run, run.view, item, failed, *written[item.uri]) for item in landed]
+        done = dict(
+            zip([item.uri for item in landed], run.store.commit_bundles(run.chain, commits), strict=True)
+        )
         while batch:
-            item = batch.pop(0)  # dropped once landed: memory is freed as the window goes
-            row = _land(run, run.view, item, failed, seconds, planned.get(item.uri))
+            item = batch.pop(0)  # dropped once settled: memory is freed as the window goes
             run.view.settle(item.result)
-            if row is None and item.land_error is None:
-                log.info("bundle %s: the state changed since it was judged; judging it again", item.uri)
-                row = _again(run, item.uri)
-            elif row is None:
-                row = _land_failed(run, item)
-            else:
-                _hold(run, item, failed)
+            row = _settled(run, item, failed, written.get(item.uri), done.get(item.uri, False))
             run.report.rows.append(row)
             run.store.release(item.uri)
     finally:
@@ -281,6 +320,26 @@ def _land_window(run: _Run, batch: list[VerifiedBundle], judged: float) -> None:
         validate_seconds,
         time.perf_counter() - started - validate_seconds,
     )
+
+
+def _settled(
+    run: _Run,
+    item: VerifiedBundle,
+    failed: dict[str, str],
+    written: tuple[dict[str, Any], list[str]] | None,
+    committed: bool,
+) -> dict[str, Any]:
+    """The log row of a bundle of the window once its commit is decided: committed, judged
+    again (the state changed since it was judged), or quarantined as ``land_failed``."""
+    if committed and written is not None:
+        reached("committed")
+        _hold(run, item, failed)
+        return written[0]
+    if written is not None:
+        _undo(run, item, written[1])
+        log.info("bundle %s: the state changed since it was judged; judging it again", item.uri)
+        return _again(run, item.uri)
+    return _land_failed(run, item)
 
 
 def _window(run: _Run, queue: Iterator[str], batch_size: int) -> bool:

@@ -5,10 +5,11 @@ from pipelines.ledger_state.errors import StateStoreError
 from pipelines.ledger_state.invoices import index_landed_invoices
 from pipelines.ledger_state.location import DEFAULT_FILE, state_uri
 from pipelines.ledger_state.migrate import migrate_old_state, old_state_uri
-from pipelines.ledger_state.store import Reads, StateStore
+from pipelines.ledger_state.store import Commit, Reads, StateStore
 
 __all__ = [
     "DEFAULT_FILE",
+    "Commit",
     "Reads",
     "StateStore",
     "StateStoreError",

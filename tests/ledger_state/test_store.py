@@ -37,6 +37,7 @@ from attestations.verifier import BundleResult, VerifiedRecord
 from pipelines.config import ConfigError
 from pipelines.ingest.gate import invoice_known
 from pipelines.ledger_state import (
+    Commit,
     Reads,
     StateStore,
     StateStoreError,
@@ -129,6 +130,32 @@ def test_a_commit_whose_reads_went_stale_writes_nothing(state_uri: str) -> None:
         mine = result("mine", {"r1": b"L1"})
         assert one.commit_bundle(CHAIN, mine, row(mine), ["verified/m.parquet"], reads_of(one, mine))
         assert one.known_records(CHAIN, ["r1", "r2"]) == {"r1": b"L1", "r2": b"L2"}
+
+
+def test_a_window_commits_its_bundles_at_once_leaving_out_only_those_that_went_stale(state_uri: str) -> None:
+    with StateStore(state_uri) as one, StateStore(state_uri) as two:
+        a = result("a", {"r1": b"L1"}, {1: b"h1"})
+        b = result("b", {"r2": b"L2", "r3": b"L3"}, {2: b"h2"})
+        c = result("c", {"r4": b"L4"}, {3: b"h3"})
+        d = result("d", {"r5": b"L5"}, {4: b"h4"})
+        window = [(x, reads_of(one, x)) for x in (a, b, c, d)]  # judged before the other worker
+        theirs = result("theirs", {"r3": b"L3"}, {9: b"h9"})
+        assert two.commit_bundle(CHAIN, theirs, row(theirs), [], reads_of(two, theirs))
+        window[2][1].records["r2"] = b"L2"  # c took r2 for known, from b's judgement
+        commits = [Commit(x, row(x), [f"verified/{x.name}"], reads) for x, reads in window]
+        for x in (a, b, c, d):
+            one.plan_files(x.name, [f"verified/{x.name}"])
+        # b's r3 was committed meanwhile (the key refuses it); c read b's r2, which b did not commit
+        assert one.commit_bundles(CHAIN, commits) == [True, False, False, True]
+        assert one.committed(["a", "b", "c", "d"]) == {"a", "d"}
+        assert one.known_records(CHAIN, ["r1", "r2", "r4", "r5"]) == {"r1": b"L1", "r5": b"L5"}
+        assert one.trusted_headers(CHAIN, [1, 2, 3, 4]) == {1: b"h1", 4: b"h4"}
+        assert set(one.pending_files()) == {"b", "c"}  # the files of those left out, to remove
+        assert one.commit_bundles(CHAIN, []) == []
+        again = result("again", {"r6": b"L6"})
+        with pytest.raises(StateStoreError, match="committed already"):  # nothing of the window stays
+            one.commit_bundles(CHAIN, [Commit(again, row(again), [], reads_of(one, again)), *commits[:1]])
+        assert one.committed(["again"]) == set() and one.known_records(CHAIN, ["r6"]) == {}
 
 
 def test_a_header_trusted_meanwhile_makes_the_commit_stale(state_uri: str) -> None:
