@@ -150,9 +150,15 @@ class StateStore:
         other's commit ended (1.3 s of 19 in a two-worker month); the kernel wakes a ``flock``
         waiter as soon as the lock is free."""
         with self._writer_lock(), self.engine.connect() as conn:
+            # conn.info belongs to the pooled DBAPI connection and outlives this checkout: left
+            # set, every later read on that connection would begin IMMEDIATE too, and wait for
+            # another worker's write (a read per claim, 0.3 s at a time behind a window's commit).
             conn.info["immediate"] = True
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("immediate", None)
 
     @contextmanager
     def _writer_lock(self) -> Iterator[None]:

@@ -233,6 +233,22 @@ def test_sqlite_writers_queue_for_the_write_lock_instead_of_failing(tmp_path: Pa
         writer.release()
 
 
+def test_reads_do_not_wait_for_another_workers_write(state_uri: str) -> None:
+    with StateStore(state_uri) as one, StateStore(state_uri) as two:
+        res = result("b1", {"r1": b"L1"})
+        assert one.commit_bundle(CHAIN, res, row(res), [], reads_of(one, res))  # one has written
+        answers: list[object] = []
+
+        def read() -> None:  # on the connection one wrote with
+            answers.append((one.committed(["b1"]), one.known_records(CHAIN, ["r1"]), one.pending_files()))
+
+        with two.write():  # another worker's write transaction stays open meanwhile
+            reader = threading.Thread(target=read)
+            reader.start()
+            reader.join(10)
+            assert answers == [({"b1"}, {"r1": b"L1"}, {})], "a read waited for the other worker's write"
+
+
 def test_a_sqlite_commit_leaves_its_records_in_the_database_file(tmp_path: Path) -> None:
     # The write-ahead log is copied into the database once the commit let its locks go, so
     # the file alone (without its -wal) holds every committed record.
