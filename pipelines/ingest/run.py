@@ -1,13 +1,14 @@
 """One ingest run: the pending bundles claimed, verified in height order a window at a time,
-validated per window, and each landed and committed on its own (docs/state-store.md).
+validated, landed and committed per window (docs/state-store.md).
 
 A bundle's commit protocol: claim it (no other worker holds it, it has no committed row;
 files of earlier attempts that never committed are removed), judge it, record the lake files
 it is about to write as pending, write them under names derived from the bundle, then one
-transaction records the bundle, its records, its headers and its files, if what it read from
-the state still holds; if not, its files are removed and it is judged again under the
-chain's lock. A kill anywhere leaves either a committed bundle or pending files that the next
-claim removes: the lake and the state never disagree for long, and nothing lands twice.
+transaction for its window records, bundle by bundle under a savepoint, the bundle, its
+records, its headers and its files, if what it read from the state still holds; if not, its
+files are removed and it is judged again under the chain's lock. A kill anywhere leaves
+either a committed bundle or pending files that the next claim removes: the lake and the
+state never disagree for long, and nothing lands twice.
 """
 
 from __future__ import annotations
@@ -145,8 +146,14 @@ def _write(
     return row, paths
 
 
-def _commit(run: _Run, view: StateView, item: VerifiedBundle, failed: dict[str, str], row: dict[str, Any],
-            paths: list[str]) -> Commit:  # fmt: skip
+def _commit(
+    run: _Run,
+    view: StateView,
+    item: VerifiedBundle,
+    failed: dict[str, str],
+    row: dict[str, Any],
+    paths: list[str],
+) -> Commit:
     """What the state records of a landed bundle, with what it read while it was judged."""
     reads = view.reads.get(item.result.name, Reads())
     reads.tolerated = tolerated_headers(item.files, run.policy.hash_alg)
@@ -366,7 +373,7 @@ def ingest(
 
     Bundles are judged one after another (each sees what the previous ones proved), at most
     ``batch_size`` bundles or ``WINDOW_LINES`` lines at a time, validated together per kind,
-    then landed and committed one by one. Rows that fail a quality expectation are
+    then landed, and committed in one transaction a window. Rows that fail a quality expectation are
     quarantined, the others land; a quality gate breach fails the run only at its end. Other
     workers may run at once on the same lake and state: each bundle is taken by one of them.
     The garbage collector runs at a slower pace meanwhile, and does not walk a window's
