@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from attestations.policy import TrustPolicy
 from attestations.verifier import Verifier
-from pipelines.collector import fewer_collections, held_from_collections
+from pipelines.collector import fewer_collections
 from pipelines.errors import IngestError
 from pipelines.ingest.collect import in_height_order, load_policy, pending
 from pipelines.ingest.config import IngestConfig
@@ -83,12 +83,9 @@ def _refused(run: _Run, uri: str, exc: Unreadable) -> None:
     run.store.release(uri)
 
 
-def _next_window(
-    run: _Run, queue: Iterator[str], batch_size: int, hold: Callable[[], None]
-) -> list[VerifiedBundle]:
+def _next_window(run: _Run, queue: Iterator[str], batch_size: int) -> list[VerifiedBundle]:
     """Claim and judge the next bundles of ``queue``, up to ``batch_size`` bundles or
-    ``WINDOW_LINES`` lines; bundles another worker holds or committed are skipped. Each
-    judged bundle is held out of the collector's walks (``hold``) until its window ends."""
+    ``WINDOW_LINES`` lines; bundles another worker holds or committed are skipped."""
     cfg, batch, lines = run.cfg, [], 0
     verifier = Verifier(run.policy, run.view)
     for uri in queue:
@@ -96,7 +93,7 @@ def _next_window(
             continue
         reached("claimed")
         try:
-            item = verify_bundle(verifier, uri, cfg.landing_uri, cfg.max_bundle_bytes, hold)
+            item = verify_bundle(verifier, uri, cfg.landing_uri, cfg.max_bundle_bytes)
         except Unreadable as exc:
             _refused(run, uri, exc)
             continue
@@ -349,18 +346,6 @@ def _settled(
     return _land_failed(run, item)
 
 
-def _window(run: _Run, queue: Iterator[str], batch_size: int) -> bool:
-    """Judge, validate, land and commit the next window; False when nothing was left. What
-    the window's bundles keep is held out of the collector's walks until it ends."""
-    with held_from_collections() as hold:
-        started = time.perf_counter()
-        batch = _next_window(run, queue, batch_size, hold)
-        if not batch:
-            return False
-        _land_window(run, batch, time.perf_counter() - started)  # empties the batch
-        return True
-
-
 def ingest(
     cfg: IngestConfig,
     sources: Sequence[str] = SOURCES,
@@ -376,8 +361,7 @@ def ingest(
     then landed, and committed in one transaction a window. Rows that fail a quality expectation are
     quarantined, the others land; a quality gate breach fails the run only at its end. Other
     workers may run at once on the same lake and state: each bundle is taken by one of them.
-    The garbage collector runs at a slower pace meanwhile, and does not walk a window's
-    judged bundles (``pipelines.collector``).
+    The garbage collector runs at a slower pace meanwhile (``pipelines.collector``).
 
     Raises:
         PolicyError: the trust policy is unusable (nothing is read).
@@ -396,8 +380,12 @@ def ingest(
             todo = in_height_order([u for u in uris if u not in done])
         queue = iter(todo)
         log.info("%d bundles to ingest of %s", len(todo), ", ".join(sources))
-        while _window(run, queue, batch_size):
-            pass
+        while True:
+            started = time.perf_counter()
+            batch = _next_window(run, queue, batch_size)
+            if not batch:
+                break
+            _land_window(run, batch, time.perf_counter() - started)
     if report.held_back:
         raise IngestError("quality gate: " + "; ".join(report.held_back))
     return report

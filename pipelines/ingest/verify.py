@@ -4,7 +4,6 @@ the batch is validated and landed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -36,12 +35,10 @@ def verify_bundle(
     uri: str,
     landing_uri: str | None = None,
     max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
-    hold: Callable[[], None] = lambda: None,
 ) -> VerifiedBundle:
     """Read and judge the bundle at ``uri``, committing its outcome to the verifier's view of
     the state (``pipelines.ingest.state.StateView``). A failure to build its tables is kept as
-    ``land_error``, so that it does not stop the other bundles. ``hold`` is called before the
-    collector runs again (``pipelines.collector.held_from_collections``).
+    ``land_error``, so that it does not stop the other bundles.
 
     Raises:
         Unreadable: the collector refuses the bundle (nothing was read or judged).
@@ -57,7 +54,6 @@ def verify_bundle(
             tables = kind_tables(result)
         except Exception as exc:  # an Arrow error in one bundle
             error = exc
-        hold()
     source = result.source or uri.rstrip("/").rsplit("/", 2)[-2]
     source = source if source in SOURCES else "unknown"
     key = bundle_key(result.bundle_id, uri)
