@@ -82,26 +82,23 @@ CREATE TABLE IF NOT EXISTS bundle_run (
 """
 
 # Version 1's records (chain id and bundle path in every row) moved to version 2's numbers,
-# in one transaction: chains and bundles numbered in name order.
-_UPGRADE_FROM_1 = """
-BEGIN IMMEDIATE;
-CREATE TABLE chain (chain_no INTEGER PRIMARY KEY, chain_id TEXT NOT NULL UNIQUE);
-CREATE TABLE bundle (bundle_no INTEGER PRIMARY KEY, bundle_name TEXT NOT NULL UNIQUE);
-INSERT INTO chain (chain_id) SELECT DISTINCT chain_id FROM verified_record ORDER BY chain_id;
-INSERT INTO bundle (bundle_name) SELECT DISTINCT bundle_name FROM verified_record ORDER BY bundle_name;
-CREATE TABLE verified_record_2 (
-    chain_no INTEGER NOT NULL, record_id TEXT NOT NULL, leaf_hash BLOB NOT NULL,
-    bundle_no INTEGER NOT NULL, line_no INTEGER NOT NULL,
-    PRIMARY KEY (chain_no, record_id)) WITHOUT ROWID;
-INSERT INTO verified_record_2
-    SELECT c.chain_no, v.record_id, v.leaf_hash, b.bundle_no, v.line_no FROM verified_record v
+# in one transaction: the old table set aside, version 2's tables created (``_SCHEMA``),
+# chains and bundles numbered in name order, the records copied.
+_UPGRADE_FROM_1 = (
+    "BEGIN IMMEDIATE;\nALTER TABLE verified_record RENAME TO verified_record_1;\n"
+    + _SCHEMA
+    + """
+INSERT INTO chain (chain_id) SELECT DISTINCT chain_id FROM verified_record_1 ORDER BY chain_id;
+INSERT INTO bundle (bundle_name) SELECT DISTINCT bundle_name FROM verified_record_1 ORDER BY bundle_name;
+INSERT INTO verified_record
+    SELECT c.chain_no, v.record_id, v.leaf_hash, b.bundle_no, v.line_no FROM verified_record_1 v
     JOIN chain c ON c.chain_id = v.chain_id JOIN bundle b ON b.bundle_name = v.bundle_name
     ORDER BY c.chain_no, v.record_id;
-DROP TABLE verified_record;
-ALTER TABLE verified_record_2 RENAME TO verified_record;
+DROP TABLE verified_record_1;
 PRAGMA user_version = 2;
 COMMIT;
 """
+)
 
 
 def layout_version(db: sqlite3.Connection) -> int:
