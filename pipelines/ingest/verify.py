@@ -31,10 +31,7 @@ class VerifiedBundle:
 
 
 def verify_bundle(
-    verifier: Verifier,
-    uri: str,
-    landing_uri: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
+    verifier: Verifier, uri: str, landing_uri: str | None = None, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
 ) -> VerifiedBundle:
     """Read and judge the bundle at ``uri``, committing its outcome to the verifier's view of
     the state (``pipelines.ingest.state.StateView``). A failure to build its tables is kept as
