@@ -4,11 +4,13 @@ one complete pass of the whole suite."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pandas as pd
+import pytest
 
-from pipelines.ingest.quality import _batch_definition, validate
+from pipelines.ingest.quality import _batch_definition, configurations_built_once, validate
 
 FIRM = "91110000100000000A"  # the pattern, not the check character, is what the suite checks
 
@@ -83,3 +85,39 @@ def test_batches_are_not_fingerprinted() -> None:
     checked = validate(contributions(50), "contribution")
     markers = checked.report["meta"]["batch_markers"]
     assert "ge_load_time" in markers and "pandas_data_fingerprint" not in markers
+
+
+def _without_run_facts(report: dict[str, Any]) -> dict[str, Any]:
+    """A suite's results without what differs from run to run (times, run and batch ids)."""
+    report = {k: v for k, v in report.items() if k != "meta"}
+    for r in report["results"]:
+        r["expectation_config"].pop("id", None)
+        r["expectation_config"]["kwargs"].pop("batch_id", None)
+    return report
+
+
+def test_configurations_built_once_change_no_result() -> None:
+    frame = contributions(30)
+    frame.loc[2, "paid_fen"] = 400_000
+    frame.loc[5, "period"] = "2025-13"
+    frame.loc[8, "firm_id"] = None
+    definition, suite = _batch_definition("contribution")
+    for fmt in ({"result_format": "BOOLEAN_ONLY"}, {"result_format": "COMPLETE"}):
+        batch = definition.get_batch(batch_parameters={"dataframe": frame})
+        plain = batch.validate(suite, result_format=fmt)
+        with configurations_built_once():
+            once = batch.validate(suite, result_format=fmt)
+        assert not plain.success
+        assert _without_run_facts(once.to_json_dict()) == _without_run_facts(plain.to_json_dict())
+
+
+def test_configurations_are_built_again_after_the_block() -> None:
+    expectation_class = importlib.import_module("great_expectations.expectations.expectation").Expectation
+    rebuilt = expectation_class.__dict__["configuration"]
+    _, suite = _batch_definition("contribution")
+    expectation = suite.expectations[0]
+    with pytest.raises(RuntimeError), configurations_built_once():
+        assert expectation.configuration is expectation.configuration
+        raise RuntimeError("a validation that fails")
+    assert expectation_class.__dict__["configuration"] is rebuilt
+    assert expectation.configuration is not expectation.configuration
