@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,9 @@ def _gx() -> Any:
     return gx
 
 
+_ONE_MEMO_AT_A_TIME = threading.RLock()
+
+
 @contextmanager
 def configurations_built_once() -> Iterator[None]:
     """Within the block, each GX expectation builds its configuration once.
@@ -58,22 +62,27 @@ def configurations_built_once() -> Iterator[None]:
     validator reads it once per argument of each expectation: about 80 builds per expectation
     and validation, 40% of a suite's run on a window. Nothing changes an expectation during a
     validation, so the first build is kept for the block (by object: the memo holds each
-    object, so no id is reused) and dropped after it."""
+    object, so no id is reused) and dropped after it.
+
+    The property is the class's: blocks in several threads of a process take turns (else one
+    could put back another's memo for good), and GX used from another thread outside such a
+    block meanwhile would see the memo too (nothing in this project does)."""
     cls = importlib.import_module("great_expectations.expectations.expectation").Expectation
-    rebuilt = cls.__dict__["configuration"]
-    built: dict[int, tuple[Any, Any]] = {}
+    with _ONE_MEMO_AT_A_TIME:
+        rebuilt = cls.__dict__["configuration"]
+        built: dict[int, tuple[Any, Any]] = {}
 
-    def configuration(self: Any) -> Any:
-        held = built.get(id(self))
-        if held is None:
-            held = built[id(self)] = (self, rebuilt.fget(self))
-        return held[1]
+        def configuration(self: Any) -> Any:
+            held = built.get(id(self))
+            if held is None:
+                held = built[id(self)] = (self, rebuilt.fget(self))
+            return held[1]
 
-    cls.configuration = property(configuration, doc=rebuilt.__doc__)
-    try:
-        yield
-    finally:
-        cls.configuration = rebuilt
+        cls.configuration = property(configuration, doc=rebuilt.__doc__)
+        try:
+            yield
+        finally:
+            cls.configuration = rebuilt
 
 
 @dataclass

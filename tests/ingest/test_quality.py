@@ -5,6 +5,7 @@ one complete pass of the whole suite."""
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -121,3 +122,14 @@ def test_configurations_are_built_again_after_the_block() -> None:
         raise RuntimeError("a validation that fails")
     assert expectation_class.__dict__["configuration"] is rebuilt
     assert expectation.configuration is not expectation.configuration
+
+
+def test_validations_in_several_threads_decide_alike_and_leave_gx_as_it_was() -> None:
+    expectation_class = importlib.import_module("great_expectations.expectations.expectation").Expectation
+    rebuilt = expectation_class.__dict__["configuration"]
+    frame = contributions(30)
+    frame.loc[4, "headcount"] = -1
+    with ThreadPoolExecutor(4) as pool:
+        decided = list(pool.map(lambda _: validate(frame.copy(), "contribution").failed, range(8)))
+    assert decided == [{"r4": "quality:expect_column_values_to_be_between"}] * 8
+    assert expectation_class.__dict__["configuration"] is rebuilt
