@@ -167,6 +167,12 @@ def _failed_suite(kind: str, keys: set[str]) -> Any:
     return _gx().ExpectationSuite(name=f"verified_{kind}_failed", expectations=chosen)
 
 
+def _run(batch: Any, suite: Any, result_format: dict[str, Any]) -> Any:
+    """GX's validation of ``batch`` by ``suite``, each configuration built once."""
+    with configurations_built_once():
+        return batch.validate(suite, result_format=result_format)
+
+
 def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
     """Run the suite of ``kind`` on verified rows of that kind.
 
@@ -179,8 +185,7 @@ def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
         return QualityResult(report={"success": True, "skipped": "no rows"})
     definition, suite = _batch_definition(kind)
     batch = definition.get_batch(batch_parameters={"dataframe": frame})
-    with configurations_built_once():
-        verdicts = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"})
+    verdicts = _run(batch, suite, {"result_format": "BOOLEAN_ONLY"})
     report = verdicts.to_json_dict()
     report["rows"] = len(frame)
     keys = [_key(r.expectation_config.type, r.expectation_config.kwargs) for r in verdicts.results]
@@ -188,11 +193,11 @@ def validate(frame: pd.DataFrame, kind: str) -> QualityResult:
     out = QualityResult(report=report)
     if not failing:
         return out
-    with configurations_built_once():
-        result = batch.validate(
-            _failed_suite(kind, failing),
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["record_id"]},
-        )
+    result = _run(
+        batch,
+        _failed_suite(kind, failing),
+        {"result_format": "COMPLETE", "unexpected_index_column_names": ["record_id"]},
+    )
     order = {k: i for i, k in enumerate(keys)}  # the first failing expectation as the suite orders them
     checked = sorted(
         ((_key(r.expectation_config.type, r.expectation_config.kwargs), r) for r in result.results),

@@ -88,6 +88,11 @@ def test_batches_are_not_fingerprinted() -> None:
     assert "ge_load_time" in markers and "pandas_data_fingerprint" not in markers
 
 
+def gx_expectation_class() -> Any:
+    """The class whose ``configuration`` property the memo swaps."""
+    return importlib.import_module("great_expectations.expectations.expectation").Expectation
+
+
 def _without_run_facts(report: dict[str, Any]) -> dict[str, Any]:
     """A suite's results without what differs from run to run (times, run and batch ids)."""
     report = {k: v for k, v in report.items() if k != "meta"}
@@ -113,7 +118,7 @@ def test_configurations_built_once_change_no_result() -> None:
 
 
 def test_configurations_are_built_again_after_the_block() -> None:
-    expectation_class = importlib.import_module("great_expectations.expectations.expectation").Expectation
+    expectation_class = gx_expectation_class()
     rebuilt = expectation_class.__dict__["configuration"]
     _, suite = _batch_definition("contribution")
     expectation = suite.expectations[0]
@@ -125,7 +130,7 @@ def test_configurations_are_built_again_after_the_block() -> None:
 
 
 def test_validations_in_several_threads_decide_alike_and_leave_gx_as_it_was() -> None:
-    expectation_class = importlib.import_module("great_expectations.expectations.expectation").Expectation
+    expectation_class = gx_expectation_class()
     rebuilt = expectation_class.__dict__["configuration"]
     frame = contributions(30)
     frame.loc[4, "headcount"] = -1
